@@ -1,0 +1,167 @@
+"""The backward graph walk: iterative (no recursion limit), in topological order.
+
+Gradients are summed back to each input's shape and cast to its dtype here, once, so
+that ops may return broadcast-shaped gradients.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Sequence
+
+from .function import Context
+from .grad_mode import set_grad_enabled
+
+
+def _edge_node(edge: Any) -> Context | None:
+    return edge[0] if isinstance(edge, tuple) else None
+
+
+def _count_dependencies(roots: Sequence[Context]) -> tuple[dict[Context, int], list[Context]]:
+    """In-degree of every node reachable from ``roots``, and the nodes in discovery order."""
+    dependencies: dict[Context, int] = {root: 0 for root in roots}
+    order = list(dependencies)
+    stack = list(dependencies)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_edges:
+            child = _edge_node(edge)
+            if child is None:
+                continue
+            if child not in dependencies:
+                dependencies[child] = 0
+                order.append(child)
+                stack.append(child)
+            dependencies[child] += 1
+    return dependencies, order
+
+
+def _nodes_leading_to(order: list[Context], targets: set[int]) -> set[Context]:
+    """Nodes with a path to a target (a node id or a leaf tensor id) through at least one edge."""
+    parents: dict[Context, list[Context]] = {}
+    stack = []
+    for node in order:
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            child = _edge_node(edge)
+            if id(edge if child is None else child) in targets:
+                stack.append(node)
+            if child is not None:
+                parents.setdefault(child, []).append(node)
+    needed: set[Context] = set()
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(parents.get(node, ()))
+    return needed
+
+
+def sum_to_shape(grad: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Undo broadcasting: sum ``grad`` down to ``shape``, and cast it to ``dtype``."""
+    if grad.shape != tuple(shape):
+        extra = grad.ndim - len(shape)
+        if extra < 0:
+            raise RuntimeError(f"backward: gradient of shape {grad.shape} cannot be summed to input shape {tuple(shape)}")
+        dims = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+        if dims:
+            grad = grad.sum(dim=dims, keepdim=True)
+        grad = grad.reshape(shape)
+    return grad if grad.dtype == dtype else grad.to(dtype)
+
+
+def run_backward(
+    outputs: Sequence[Any],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Any] | None = None,
+) -> list[Any] | None:
+    """Propagate ``grad_outputs`` from ``outputs`` through the graph.
+
+    With ``inputs=None`` gradients accumulate into the leaves' ``.grad``; otherwise the
+    gradients with respect to ``inputs`` are returned and no ``.grad`` is touched.
+    """
+    buffers: dict[Context, list[Any]] = {}
+    captured: dict[int, Any] = {}
+    roots = []
+    for out, grad in zip(outputs, grad_outputs):
+        if out.grad_fn is None:
+            _deliver_to_leaf(out, grad, inputs, captured, create_graph)
+            continue
+        _add_to_buffer(buffers, out.grad_fn, out._output_nr, grad)
+        roots.append(out.grad_fn)
+    dependencies, order = _count_dependencies(list(dict.fromkeys(roots)))
+    needed = None
+    if inputs is not None:
+        needed = _nodes_leading_to(order, {id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs})
+    ready = deque(node for node, count in dependencies.items() if count == 0)
+    while ready:
+        node = ready.popleft()
+        grads = buffers.pop(node, [None] * node.num_outputs)
+        if inputs is not None:
+            _capture_outputs(node, grads, inputs, captured)
+        if needed is None or node in needed:
+            input_grads = _call_backward(node, grads, create_graph)
+        else:
+            input_grads = [None] * len(node.next_edges)
+        for edge, grad, meta in zip(node.next_edges, input_grads, node.input_meta):
+            child = _edge_node(edge)
+            if grad is not None and edge is not None:
+                grad = sum_to_shape(grad, *meta)
+                if child is None:
+                    _deliver_to_leaf(edge, grad, inputs, captured, create_graph)
+                else:
+                    _add_to_buffer(buffers, child, edge[1], grad)
+            if child is not None:
+                dependencies[child] -= 1
+                if dependencies[child] == 0:
+                    ready.append(child)
+        if not retain_graph:
+            node.free()
+    if inputs is None:
+        return None
+    return [captured.get(id(t)) for t in inputs]
+
+
+def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> list[Any]:
+    from ..tensor import Tensor
+
+    with set_grad_enabled(create_graph):
+        if any(g is None for g in grads):  # as PyTorch: missing output gradients are zeros
+            grads = [Tensor(xp.zeros(shape, dtype)) if g is None else g for g, (shape, dtype, xp) in zip(grads, node.output_meta)]
+        result = node.function.backward(node, *grads)
+    result = list(result) if isinstance(result, (tuple, list)) else [result]
+    if len(result) != len(node.next_edges):
+        raise RuntimeError(
+            f"{node.function.__name__}.backward returned {len(result)} gradients, expected "
+            f"{len(node.next_edges)} (one per argument of forward)"
+        )
+    return [g if g is None or isinstance(g, Tensor) else Tensor(g) for g in result]
+
+
+def _add_to_buffer(buffers: dict[Context, list[Any]], node: Context, index: int, grad: Any) -> None:
+    slots = buffers.setdefault(node, [None] * node.num_outputs)
+    slots[index] = grad if slots[index] is None else slots[index] + grad
+
+
+def _capture_outputs(node: Context, grads: list[Any], inputs: Sequence[Any], captured: dict[int, Any]) -> None:
+    for tensor in inputs:
+        if tensor.grad_fn is node and grads[tensor._output_nr] is not None:
+            captured[id(tensor)] = grads[tensor._output_nr]
+
+
+def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, captured: dict[int, Any], create_graph: bool) -> None:
+    if inputs is not None:
+        key = id(leaf)
+        captured[key] = grad if key not in captured else captured[key] + grad
+        return
+    if not leaf.requires_grad:
+        return
+    if leaf.grad is None:
+        # A fresh copy: the same gradient array may reach several leaves (a + b).
+        leaf.grad = grad if create_graph else grad.detach().clone()
+    elif create_graph or leaf.grad.requires_grad:
+        leaf.grad = leaf.grad + grad
+    else:
+        leaf.grad.data += grad.data

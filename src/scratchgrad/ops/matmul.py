@@ -1,0 +1,44 @@
+"""Matrix product with batch broadcasting (1-D operands follow PyTorch's rules)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd.function import Context, Function
+from ..tensor import Tensor
+from .elementwise import operands
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
+        return a.data @ b.data
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Any:
+        a, b = ctx.saved_tensors
+        grad_a = grad @ b.mT if b is not None else None
+        grad_b = a.mT @ grad if a is not None else None
+        return grad_a, grad_b  # the engine sums broadcast batch dims away
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``: (..., N, K) @ (..., K, M) -> (..., N, M); a 1-D operand is a row/column vector."""
+    a, b = operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise RuntimeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({inner_a} != {inner_b})")
+    squeeze = []
+    if a.ndim == 1:
+        a = a.unsqueeze(0)
+        squeeze.append(-2)
+    if b.ndim == 1:
+        b = b.unsqueeze(-1)
+        squeeze.append(-1)
+    out = MatMul.apply(a, b)
+    for dim in squeeze[::-1] if len(squeeze) == 2 else squeeze:
+        out = out.squeeze(dim % out.ndim)
+    return out

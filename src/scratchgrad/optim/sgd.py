@@ -1,0 +1,80 @@
+"""Stochastic gradient descent, with momentum, dampening, Nesterov and weight decay."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .optimizer import Optimizer, ParamsT
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, step for step equal to ``torch.optim.SGD``.
+
+    For each parameter ``p`` with gradient ``g``::
+
+        g = -g if maximize;  g = g + weight_decay * p
+        b = g                                   (first step)
+        b = momentum * b + (1 - dampening) * g  (later steps)
+        g = g + momentum * b if nesterov else b      (when momentum != 0)
+        p = p - lr * g
+
+    The momentum buffer is kept in ``state[p]["momentum_buffer"]``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group: dict[str, Any]) -> None:
+        for name in ("lr", "momentum", "weight_decay"):
+            if group[name] < 0:
+                raise ValueError(f"SGD: invalid {name} {group[name]!r}, expected a value >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                "SGD: nesterov=True requires momentum > 0 and dampening = 0, got "
+                f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
+            )
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
+            lr, momentum = float(group["lr"]), float(group["momentum"])
+            dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                data, grad = p.data, p.grad.data
+                if group["maximize"]:
+                    grad = -grad
+                if weight_decay != 0:
+                    grad = grad + weight_decay * data
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = grad.copy()
+                    else:
+                        buf *= momentum
+                        buf += (1 - dampening) * grad
+                    grad = grad + momentum * buf if group["nesterov"] else buf
+                data -= lr * grad
+        return loss

@@ -1,0 +1,340 @@
+"""``Tensor``: an array with a gradient, and the graph node that produced it.
+
+The methods here are thin: each forwards to a primitive in ``ops/`` or to a composition of
+primitives, so that every formula lives in exactly one place.
+
+Differences from PyTorch: ``Tensor.data`` is the backend array itself (a NumPy or CuPy
+array), not a Tensor — use ``detach()`` for a Tensor that shares memory, and the in-place
+methods (``fill_``, ``copy_``, ``normal_``, ...) under ``no_grad()`` to change values.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import dtypes
+from .autograd.grad_mode import is_grad_enabled, no_grad
+from .backend import device, device_of, get_array_module
+
+
+def _as_array(data: Any) -> Any:
+    if isinstance(data, np.ndarray) or get_array_module(data) is not np:
+        return data
+    if isinstance(data, np.generic):
+        return np.asarray(data)
+    if isinstance(data, Tensor):
+        return data.data
+    return np.asarray(data, dtype=dtypes.dtype_of_python_data(data))
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    Args:
+        data: a NumPy/CuPy array (used as is, not copied) or nested Python numbers
+            (copied; floats become float32).
+        requires_grad: record operations on this tensor so that ``backward`` can
+            compute its gradient. Only floating-point tensors can require grad.
+    """
+
+    __array_ufunc__ = None  # NumPy scalars and arrays defer to our reflected operators
+    __hash__ = object.__hash__  # ``==`` is elementwise, identity hashing is kept
+
+    def __init__(self, data: Any, requires_grad: bool = False, *, _version: list[int] | None = None):
+        self.data = _as_array(data)
+        self.grad: Tensor | None = None
+        self.grad_fn: Any = None
+        self._output_nr = 0
+        self._version = [0] if _version is None else _version
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {self.dtype}")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach()")
+        self._requires_grad = bool(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> device:
+        return device_of(self.data)
+
+    @property
+    def xp(self) -> Any:
+        """The array module (numpy or cupy) that holds this tensor's data."""
+        return get_array_module(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def element_size(self) -> int:
+        return self.data.itemsize
+
+    # ----------------------------------------------------------------- conversion
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise RuntimeError(f"item(): a Tensor with {self.numel()} elements cannot be converted to a scalar")
+        return self.data.reshape(()).item()
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self.xp is not np:
+            raise TypeError("can't convert cuda tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.")
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.cpu().data
+        return array if dtype is None else array.astype(dtype)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's memory and version counter, outside the graph."""
+        return Tensor(self.data, _version=self._version)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph)
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)`` or ``to(device, dtype)``; differentiable."""
+        from .ops.shape import to_device
+
+        target_device, dtype = _parse_to_args(args, kwargs)
+        out = self
+        if dtype is not None and dtypes.as_dtype(dtype) != self.dtype:
+            out = out._cast(dtypes.as_dtype(dtype))
+        if target_device is not None and device(target_device) != self.device:
+            out = to_device(out, device(target_device))
+        return out
+
+    def _cast(self, dtype: np.dtype) -> Tensor:
+        from .ops.elementwise import Cast
+
+        return Cast.apply(self, dtype)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(dtypes.float16)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    # ----------------------------------------------------------------- new tensors
+    def new_tensor(self, data: Any, dtype: Any = None) -> Tensor:
+        return Tensor(self.xp.array(_as_array(data), dtype=dtype or self.dtype))
+
+    def new_zeros(self, shape: Any, dtype: Any = None) -> Tensor:
+        return Tensor(self.xp.zeros(shape, dtype=dtype or self.dtype))
+
+    def new_ones(self, shape: Any, dtype: Any = None) -> Tensor:
+        return Tensor(self.xp.ones(shape, dtype=dtype or self.dtype))
+
+    def new_full(self, shape: Any, fill_value: Any, dtype: Any = None) -> Tensor:
+        return Tensor(self.xp.full(shape, fill_value, dtype=dtype or self.dtype))
+
+    def new_empty(self, shape: Any, dtype: Any = None) -> Tensor:
+        return Tensor(self.xp.empty(shape, dtype=dtype or self.dtype))
+
+    # ----------------------------------------------------------------- python protocol
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.item(), spec) if self.numel() == 1 and spec else repr(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.cpu().data), separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool):
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # ----------------------------------------------------------------- in place
+    def _assign(self, result: Tensor) -> Tensor:
+        """Make ``result`` the new value of this tensor, in its memory (the in-place ops' core)."""
+        if is_grad_enabled() and self.requires_grad and self.is_leaf:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+        if dtypes.kind_rank(result.dtype) > dtypes.kind_rank(self.dtype):
+            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
+        self.data[...] = result.data
+        self._version[0] += 1
+        if result.requires_grad and is_grad_enabled():
+            result = result if result.dtype == self.dtype else result.to(self.dtype)
+            self.grad_fn, self._output_nr, self._requires_grad = result.grad_fn, result._output_nr, True
+        return self
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self._assign(self + other * alpha if alpha != 1 else self + other)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self._assign(self - other * alpha if alpha != 1 else self - other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._assign(self * other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._assign(self / other)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._assign(self**exponent)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+        return self._assign(self.clamp(min, max))
+
+    def copy_(self, source: Any) -> Tensor:
+        source = source if isinstance(source, Tensor) else Tensor(self.xp.asarray(source))
+        return self._assign(source.to(self.dtype).expand(*self.shape))
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        with no_grad():
+            return self._assign(self.new_full(self.shape, value))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        from .random import uniform_array
+
+        with no_grad():
+            return self._assign(Tensor(uniform_array(self.shape, a, b, self.dtype, self.device)))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        from .random import normal_array
+
+        with no_grad():
+            return self._assign(Tensor(normal_array(self.shape, mean, std, self.dtype, self.device)))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        from .ops.shape import index_put
+
+        self._assign(index_put(self, index, value))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+
+def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    target_device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, (str, device)):
+            target_device = arg
+        elif isinstance(arg, Tensor):
+            target_device, dtype = arg.device, arg.dtype
+        else:
+            dtype = arg
+    return target_device, dtype
+
+
+from . import tensor_methods  # noqa: E402,F401 - attaches operators and math methods to Tensor
