@@ -4,16 +4,15 @@ import json
 import numpy as np
 import pytest
 
+import scratchgrad as sg
 from scratchgrad import optim
-from scratchgrad.autograd import is_grad_enabled, no_grad
-from scratchgrad.tensor import Tensor
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
 STEPS = 10
 
 
 def param(array):
-    return Tensor(np.array(array), requires_grad=True)
+    return sg.tensor(array, requires_grad=True)
 
 
 def gradient_sequence(steps, dtype, seed=0):
@@ -37,7 +36,7 @@ def run_scratch(name, kwargs, weights, grads, groups=None):
     opt = getattr(optim, name)(as_groups(params, groups), **kwargs)
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = None if g is None else Tensor(g.copy())
+            p.grad = None if g is None else sg.tensor(g)
         opt.step()
     return params, opt
 
@@ -130,9 +129,31 @@ def test_float32_stays_float32(name, kwargs):
             assert key == "step" or value.dtype == np.float32, key
 
 
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.05, amsgrad=True)),
+])
+def test_training_loop_with_autograd_matches_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x, y, w0 = rng.standard_normal((8, 3)), rng.standard_normal((8, 1)), rng.standard_normal((3, 1))
+    results = []
+    for lib, make in [(sg, lambda a, g: sg.tensor(a, requires_grad=g)),
+                      (torch, lambda a, g: torch.tensor(a, requires_grad=g))]:
+        w = make(w0, True)
+        opt = getattr(lib.optim, name)([w], **kwargs)
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = ((make(x, False) @ w - make(y, False)) ** 2).mean()
+            loss.backward()
+            opt.step()
+        results.append(w.detach().numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-12)
+
+
 def test_zero_grad_set_to_none():
     p = param(np.ones(3))
-    p.grad = Tensor(np.full(3, 2.0))
+    p.grad = sg.tensor(np.full(3, 2.0))
     opt = optim.SGD([p], lr=0.1)
     opt.zero_grad()
     assert p.grad is None
@@ -142,11 +163,21 @@ def test_zero_grad_set_to_none():
 
 def test_zero_grad_fills_zeros_in_place():
     p = param(np.ones(3, dtype=np.float32))
-    grad = p.grad = Tensor(np.full(3, 2.0, dtype=np.float32))
+    grad = p.grad = sg.tensor(np.full(3, 2.0, dtype=np.float32))
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
     assert p.grad is grad
     np.testing.assert_array_equal(p.grad.data, np.zeros(3))
     assert p.grad.data.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_backward_through_a_stale_graph_raises(name):
+    p = param(np.ones(3))
+    loss = (p * p).sum()  # saves p for backward
+    p.grad = sg.tensor(np.ones(3))
+    getattr(optim, name)([p], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+        loss.backward()
 
 
 def test_step_returns_closure_loss_with_grad_enabled():
@@ -155,11 +186,11 @@ def test_step_returns_closure_loss_with_grad_enabled():
     seen = []
 
     def closure():
-        seen.append(is_grad_enabled())
-        p.grad = Tensor(np.ones(2))
+        seen.append(sg.is_grad_enabled())
+        p.grad = sg.tensor(np.ones(2))
         return 1.5
 
-    with no_grad():
+    with sg.no_grad():
         assert opt.step(closure) == 1.5
     assert seen == [True]
     assert opt.step() is None
@@ -224,7 +255,7 @@ def json_round_trip(state_dict):
         "param_groups": state_dict["param_groups"],
     }))
     for (i, k), array in arrays.items():
-        meta["state"][str(i)][k] = Tensor(array)
+        meta["state"][str(i)][k] = sg.tensor(array)
     return meta
 
 
@@ -242,7 +273,7 @@ def test_state_dict_round_trip_continues_exactly(name, kwargs, through_json):
     resumed_opt.load_state_dict(saved)
     for step_grads in grads[4:]:
         for p, g in zip(resumed, step_grads):
-            p.grad = None if g is None else Tensor(g.copy())
+            p.grad = None if g is None else sg.tensor(g)
         resumed_opt.step()
     for p, q in zip(resumed, expected):
         np.testing.assert_array_equal(p.data, q.data)

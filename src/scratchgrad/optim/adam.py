@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backend import get_array_module
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, mark_updated
 
 
 class Adam(Optimizer):
@@ -107,6 +107,7 @@ class Adam(Optimizer):
         update = exp_avg / denom
         update *= lr / bias_correction1
         data -= update
+        mark_updated(p)
 
 
 class AdamW(Adam):

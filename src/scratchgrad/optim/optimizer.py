@@ -166,23 +166,11 @@ class Optimizer:
 
         The groups must match this optimizer's: same number of groups and of
         parameters in each, and state arrays of each parameter's shape. Floating
-        state is cast to the parameter's dtype and moved to its device.
+        state is cast to the parameter's dtype and moved to its device. Nothing
+        changes if any check fails.
         """
-        for key in ("state", "param_groups"):
-            if key not in state_dict:
-                raise ValueError(f"state_dict: expected a {key!r} entry, got keys {sorted(state_dict)}")
+        self._check_layout(state_dict)
         saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"state_dict: has {len(saved_groups)} parameter groups, "
-                f"the optimizer has {len(self.param_groups)}"
-            )
-        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(
-                    f"state_dict: parameter group {i} has {len(saved['params'])} parameters, "
-                    f"the optimizer's group {i} has {len(group['params'])}"
-                )
         params_by_index = dict(
             zip(
                 chain.from_iterable(g["params"] for g in saved_groups),
@@ -204,12 +192,39 @@ class Optimizer:
         ]
         self.state = state
 
+    def _check_layout(self, state_dict: StateDict) -> None:
+        for key in ("state", "param_groups"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict: expected a {key!r} entry, got keys {sorted(state_dict)}")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict: has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"state_dict: parameter group {i} has {len(saved['params'])} parameters, "
+                    f"the optimizer's group {i} has {len(group['params'])}"
+                )
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def mark_updated(param: Tensor) -> None:
+    """Count an in-place update of ``param.data`` in its version counter.
+
+    Optimizers write ``param.data`` directly (fast, no graph), which autograd cannot
+    see; bumping the counter makes a backward through a graph that saved the old
+    value raise, as PyTorch's does, instead of giving silently wrong gradients.
+    """
+    param._version[0] += 1
 
 
 def _ordered(params: Iterable[Any]) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, mark_updated
 
 
 class SGD(Optimizer):
@@ -77,4 +77,5 @@ class SGD(Optimizer):
                         buf += (1 - dampening) * grad
                     grad = grad + momentum * buf if group["nesterov"] else buf
                 data -= lr * grad
+                mark_updated(p)
         return loss
