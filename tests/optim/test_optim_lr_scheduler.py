@@ -100,6 +100,27 @@ def test_step_with_epoch_uses_closed_form_like_torch(case):
         assert row[0] == pytest.approx(expected[0], rel=1e-12, abs=0)
 
 
+@pytest.mark.parametrize("build", [
+    lambda m, o, e: m.StepLR(o, step_size=7, last_epoch=e),
+    lambda m, o, e: m.CosineAnnealingLR(o, T_max=30, last_epoch=e),
+    lambda m, o, e: m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS, last_epoch=e),
+], ids=["StepLR", "CosineAnnealingLR", "OneCycleLR"])
+def test_resuming_with_last_epoch_matches_torch(build):
+    torch = pytest.importorskip("torch")
+    traces = []
+    for module, make_param in [(optim, param), (torch.optim, torch_param(torch))]:
+        opt = make_optimizer(module, make_param, "SGD")
+        build(module.lr_scheduler, opt, -1)  # records initial_lr (and OneCycleLR's keys)
+        scheduler = build(module.lr_scheduler, opt, 10)
+        rows = [snapshot(opt, scheduler)]
+        for _ in range(20):
+            opt.step()
+            scheduler.step()
+            rows.append(snapshot(opt, scheduler))
+        traces.append(rows)
+    assert traces[0] == traces[1]
+
+
 def test_initial_lr_and_base_lrs_recorded():
     opt = make_optimizer(optim, param, "SGD")
     scheduler = lr_scheduler.StepLR(opt, step_size=3)
