@@ -127,6 +127,8 @@ def run_backward(
 def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> list[Any]:
     from ..tensor import Tensor
 
+    if create_graph and getattr(node.function, "once_differentiable", False):
+        raise RuntimeError(f"{node.name} is differentiable only once; create_graph=True through it is not supported")
     with set_grad_enabled(create_graph):
         if any(g is None for g in grads):  # as PyTorch: missing output gradients are zeros
             grads = [Tensor(xp.zeros(shape, dtype)) if g is None else g for g, (shape, dtype, xp) in zip(grads, node.output_meta)]
