@@ -80,6 +80,7 @@ def cross_entropy(
         if reduction == "mean":
             return losses.sum() / (input.numel() // classes)
         return _reduce(losses, reduction, "cross_entropy")
+    _check_class_target("cross_entropy", input, target)
     loss = nll_loss(log_probs, target, weight, ignore_index, reduction)
     if not label_smoothing:
         return loss
