@@ -272,17 +272,23 @@ class Tensor:
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         return self._assign(self - other * alpha if alpha != 1 else self - other)
 
+    def _operand(self) -> Tensor:
+        """This tensor as an operand of its own in-place update. The update overwrites this
+        memory, so while a graph is recorded the op sees (and may save) a copy of the old
+        values, as PyTorch keeps them for ``z.mul_(y)``."""
+        return self.clone() if self.requires_grad and is_grad_enabled() else self
+
     def mul_(self, other: Any) -> Tensor:
-        return self._assign(self * other)
+        return self._assign(self._operand() * other)
 
     def div_(self, other: Any) -> Tensor:
-        return self._assign(self / other)
+        return self._assign(self._operand() / other)
 
     def pow_(self, exponent: Any) -> Tensor:
-        return self._assign(self**exponent)
+        return self._assign(self._operand() ** exponent)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
-        return self._assign(self.clamp(min, max))
+        return self._assign(self._operand().clamp(min, max))
 
     def copy_(self, source: Any) -> Tensor:
         source = source if isinstance(source, Tensor) else Tensor(self.xp.asarray(source))

@@ -1,0 +1,171 @@
+"""The op table: every Tensor op against PyTorch (values and gradients, float64 and float32)
+and, in float64, against finite differences. See ``parity.py`` for the input specs.
+
+A row is ``op(name, fn, *cases, **options)``: ``fn(lib, *inputs)`` is written once for both
+libraries, each case lists one spec per input (a tuple of ints is a random input of that
+shape; lists, slices and numbers are passed through), options go to ``check_op``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from parity import check_op  # noqa: E402
+
+import scratchgrad  # noqa: E402
+from scratchgrad.ops.shape import pad as scratch_pad  # noqa: E402
+
+
+class Op(NamedTuple):
+    name: str
+    fn: Callable[..., Any]
+    cases: tuple[list[Any], ...]
+    options: dict[str, Any]
+
+
+def op(name: str, fn: Callable[..., Any], *cases: list[Any], **options: Any) -> Op:
+    return Op(name, fn, cases, options)
+
+
+def pad(lib: Any, x: Any, widths: list[int], value: float = 0.0) -> Any:
+    return (torch.nn.functional.pad if lib is torch else scratch_pad)(x, widths, value=value)
+
+
+def setitem(lib: Any, x: Any, index: Any, value: Any) -> Any:
+    y = x * 1  # in place on a non-leaf: x's gradient must be zero where it was overwritten
+    y[index] = value
+    return y
+
+
+def inplace_chain(lib: Any, x: Any, y: Any) -> Any:
+    z = x * 1
+    z.add_(y)
+    z.mul_(y)
+    z.sub_(y, alpha=2)
+    z.div_(1.5)
+    return z.clamp_(-1.0, 2.0)
+
+
+I = np.array  # index arrays and masks are constants
+BINARY = (
+    [(3, 4), (3, 4)], [(3, 1), (1, 4)], [(2, 3, 4), (4,)], [(), (2, 3)], [(2, 1, 3), ()],
+    [(2, 3), 1.5], [2.5, (2, 3)], [(2, 3), 3], [(2, 3), np.float64(0.5)],
+)
+UNARY = ([(3, 4)], [()], [(2, 3, 4)])
+REDUCE = ([(3, 4), None, False], [(3, 4), 0, False], [(2, 3, 4), [0, 2], True], [(2, 3, 4), -1, True], [(5,), 0, False])
+ARG_REDUCE = ([(3, 4), None, False], [(3, 4), 0, False], [(2, 3, 4), 1, True], [(2, 3, 4), -1, False], [(5,), 0, False])
+MATMUL = (
+    [(3, 4), (4, 5)], [(4,), (4, 5)], [(3, 4), (4,)], [(4,), (4,)], [(2, 3, 4), (4, 5)],
+    [(2, 3, 4), (2, 4, 5)], [(2, 1, 3, 4), (3, 4, 2)], [(4,), (2, 4, 5)], [(2, 3, 4), (4,)],
+)
+
+OPS = [
+    # ---------------------------------------------------------------- arithmetic (broadcasting, scalars, 0-d)
+    op("add", lambda lib, x, y: x + y, *BINARY),
+    op("sub", lambda lib, x, y: x - y, *BINARY),
+    op("mul", lambda lib, x, y: x * y, *BINARY),
+    op("div", lambda lib, x, y: x / y, *BINARY, low=0.5, high=2.0),
+    op("neg", lambda lib, x: -x, *UNARY),
+    op("add_alpha", lambda lib, x, y: x.add(y, alpha=0.5).sub(y, alpha=2), [(3, 4), (4,)], [(2, 3), ()]),
+    op("pow", lambda lib, x, e: x**e, [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()], [(), (2, 3)], low=0.5),
+    op("pow_int", lambda lib, x, e: x**e, [(3, 4), 2], [(3, 4), 3], [(), 2], [(2, 3), -1]),
+    op("pow_float", lambda lib, x, e: x.pow(e), [(3, 4), 0.5], [(3, 4), -1.5], [(2, 3), np.float64(2.5)], low=0.5),
+    op("rpow", lambda lib, b, x: b**x, [2.0, (3, 4)], [0.5, (2, 3)], [3, ()]),
+    op("maximum", lambda lib, x, y: lib.maximum(x, y), [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()]),
+    op("minimum", lambda lib, x, y: lib.minimum(x, y), [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()]),
+    op("compare", lambda lib, x, y: (x < y, x <= y, x > y, x >= y, x == y, x != y), *BINARY[:7], grad=False),
+    # ---------------------------------------------------------------- unary
+    op("exp", lambda lib, x: x.exp(), *UNARY),
+    op("log", lambda lib, x: x.log(), *UNARY, low=0.5),
+    op("log1p", lambda lib, x: x.log1p(), *UNARY, low=-0.5),
+    op("sqrt", lambda lib, x: x.sqrt(), *UNARY, low=0.5),
+    op("rsqrt", lambda lib, x: x.rsqrt(), *UNARY, low=0.5),
+    op("abs", lambda lib, x: abs(x) + x.abs(), *UNARY),
+    op("square", lambda lib, x: x.square(), *UNARY),
+    op("sigmoid", lambda lib, x: x.sigmoid() + lib.sigmoid(x), *UNARY, low=-6.0, high=6.0),
+    op("tanh", lambda lib, x: x.tanh(), *UNARY, low=-3.0, high=3.0),
+    op("relu", lambda lib, x: x.relu() + lib.relu(x), *UNARY),
+    op("erf", lambda lib, x: x.erf(), *UNARY),
+    op("clamp", lambda lib, x, lo, hi: x.clamp(lo, hi), [(3, 4), -0.5, 1.0], [(3, 4), None, 0.5], [(2, 3, 4), 0.0, None], [(), -1.0, 1.0]),
+    op("clamp_tensor", lambda lib, x, lo, hi: x.clamp(lo, hi), [(3, 4), (4,), None], [(3, 4), None, (3, 1)], [(3, 4), (3, 4), (3, 1)]),
+    op("clone", lambda lib, x: x.clone() * 2, *UNARY),
+    op("where", lambda lib, c, x, y: lib.where(c, x, y), [I([True, False, True]), (2, 3), (3,)], [I([[True], [False]]), (2, 3), 1.5], [I([[True, False]]), (), (2, 2)]),
+    op("masked_fill", lambda lib, x, m: x.masked_fill(m, -2.0), [(2, 3), I([True, False, True])], [(3,), I([False, True, True])]),
+    op("to_dtype", lambda lib, x: x.to(lib.float32) * x.to(lib.float64), *UNARY, fd=False),
+    op("float_double", lambda lib, x: x.float().double() + x.double(), *UNARY, fd=False),
+    op("to_long", lambda lib, x: (x * 3).long(), *UNARY, grad=False),
+    # ---------------------------------------------------------------- reductions
+    op("sum", lambda lib, x, d, k: x.sum(d, keepdim=k), *REDUCE, [(), None, False]),
+    op("mean", lambda lib, x, d, k: x.mean(d, keepdim=k), *REDUCE, [(), None, False]),
+    op("var", lambda lib, x, d, k: x.var(d, keepdim=k), *REDUCE),
+    op("var_correction", lambda lib, x, d, c: x.var(d, correction=c), [(3, 4), 1, 0], [(2, 3, 4), [0, 2], 2], [(5,), None, 0]),
+    op("var_unbiased", lambda lib, x, d, u: x.var(d, unbiased=u), [(3, 4), 1, False], [(2, 3, 4), [0, 2], True]),
+    op("std", lambda lib, x, d, k: x.std(d, keepdim=k), *REDUCE),
+    op("std_correction", lambda lib, x, d, c: x.std(d, correction=c), [(3, 4), 1, 0], [(2, 3, 4), [1, 2], 0]),
+    op("max", lambda lib, x: x.max() + lib.max(x), *UNARY),
+    op("max_dim", lambda lib, x, d, k: x.max(d, keepdim=k), [(3, 4), 0, False], [(3, 4), -1, True], [(2, 3, 4), 1, False]),
+    op("max_other", lambda lib, x, y: x.max(y), [(3, 4), (3, 4)], [(3, 1), (4,)]),
+    op("min", lambda lib, x: x.min() + lib.min(x), *UNARY),
+    op("min_dim", lambda lib, x, d, k: lib.min(x, d, keepdim=k), [(3, 4), 0, False], [(3, 4), -1, True], [(2, 3, 4), 1, False]),
+    op("amax", lambda lib, x, d, k: x.amax(d, keepdim=k), [(3, 4), 0, False], [(2, 3, 4), [0, 2], True], [(2, 3, 4), -1, False]),
+    op("amin", lambda lib, x, d, k: lib.amin(x, d, keepdim=k), [(3, 4), 0, False], [(2, 3, 4), [0, 2], True], [(2, 3, 4), -1, False]),
+    op("argmax", lambda lib, x, d, k: x.argmax(d, keepdim=k), *ARG_REDUCE, grad=False),
+    op("argmin", lambda lib, x, d, k: x.argmin(d, keepdim=k), *ARG_REDUCE, grad=False),
+    op("softmax", lambda lib, x, d: x.softmax(d), [(3, 4), -1], [(3, 4), 0], [(2, 3, 4), 1], [(5,), 0]),
+    op("log_softmax", lambda lib, x, d: x.log_softmax(d), [(3, 4), -1], [(3, 4), 0], [(2, 3, 4), 1], [(5,), 0]),
+    op("logsumexp", lambda lib, x, d, k: x.logsumexp(d, keepdim=k), [(3, 4), -1, False], [(3, 4), 0, True], [(2, 3, 4), [0, 2], False], [(5,), 0, False]),
+    op("norm", lambda lib, x, p, d: x.norm(p, d), [(3, 4), 2, None], [(3, 4), 2, 1], [(2, 3, 4), 1, -1], [(2, 3), 3, 0]),
+    op("gather", lambda lib, x, d, i: x.gather(d, i), [(3, 4), 1, I([[0, 3], [2, 2], [1, 0]])], [(3, 4), 0, I([[2, 0, 1, 1], [2, 2, 0, 0]])], [(2, 3, 4), -1, I([[[1]] * 3] * 2)]),
+    # ---------------------------------------------------------------- shape
+    op("reshape", lambda lib, x, s: x.reshape(s), [(3, 4), [12]], [(3, 4), [2, -1]], [(2, 3, 4), [4, 3, 2]], [(), [1]], [(1,), []]),
+    op("view", lambda lib, x, s: x.view(*s), [(3, 4), [12]], [(3, 4), [2, -1, 3]], [(2, 3, 4), [6, 4]]),
+    op("flatten", lambda lib, x, s, e: x.flatten(s, e), [(2, 3, 4), 0, -1], [(2, 3, 4), 1, -1], [(2, 3, 4, 2), 1, 2], [(), 0, -1]),
+    op("transpose", lambda lib, x, a, b: x.transpose(a, b), [(3, 4), 0, 1], [(2, 3, 4), -1, -2], [(2, 3, 4), 0, 2]),
+    op("permute", lambda lib, x, d: x.permute(d), [(2, 3, 4), [2, 0, 1]], [(2, 3, 4), [0, 2, 1]], [(3, 4), [1, 0]]),
+    op("T_mT_t", lambda lib, x: (x.T, x.mT, x.t()), [(3, 4)], [(4, 1)]),
+    op("unsqueeze", lambda lib, x, d: x.unsqueeze(d), [(3, 4), 0], [(3, 4), -1], [(3, 4), 1], [(), 0]),
+    op("squeeze", lambda lib, x, *d: x.squeeze(*d), [(3, 1, 4, 1)], [(3, 1, 4), 1], [(1, 4), 0], [(3, 4), 0], [(1, 3, 1), -1]),
+    op("expand", lambda lib, x, s: x.expand(s), [(3, 1), [3, 4]], [(4,), [2, 3, 4]], [(3, 1), [-1, 4]], [(), [2, 3]]),
+    op("expand_as", lambda lib, x, y: x.expand_as(y) * y, [(3, 1), (3, 4)], [(4,), (2, 4)]),
+    # ---------------------------------------------------------------- matmul
+    op("matmul", lambda lib, x, y: x @ y, *MATMUL),
+    op("matmul_fn", lambda lib, x, y: lib.matmul(x, y), *MATMUL[:4]),
+    # ---------------------------------------------------------------- indexing
+    op("getitem_basic", lambda lib, x, i: x[i], [(3, 4), 1], [(3, 4), slice(1, 3)], [(3, 4, 2), (slice(None), slice(None, None, 2))],
+       [(3, 4), (None, Ellipsis, 1)], [(3, 4), (-1, slice(1, None))], [(2, 3, 4), (Ellipsis, slice(-2, None))], [(3,), 0]),
+    op("getitem_int_array", lambda lib, x, i: x[i], [(5, 3), I([0, 2, 2, 4])], [(5, 3), I([[0, 1], [4, -1]])], [(5, 3), (I([0, 2]), I([1, 1]))],
+       [(5, 3), (slice(None), I([2, 0, 2]))], [(4, 3, 2), (I([0, 3]), slice(None), I([1, 0]))], [(5, 3), [0, 2, 2]]),
+    op("getitem_bool", lambda lib, x, m: x[m], [(4, 3), I([True, False, True, True])], [(2, 3), I([[True, False, True], [False, False, True]])], [(2, 3), (slice(None), I([False, True, True]))]),
+    op("getitem_mask_of_self", lambda lib, x: x[x > 0], *UNARY[:1], [(2, 3, 4)]),
+    op("setitem", setitem, [(4, 3), slice(1, 3), (2, 3)], [(4, 3), 1, (3,)], [(4, 3), (slice(None), 0), 2.5], [(4, 3), I([0, 2]), (2, 3)],
+       [(4, 3), I([True, False, True, False]), (1, 3)], [(4, 3), (I([0, 3]), I([1, 2])), (2,)], [(3,), 0, ()]),
+    op("inplace", inplace_chain, [(3, 4), (3, 4)], [(3, 4), (4,)], [(2, 3), ()]),
+    # ---------------------------------------------------------------- joining and splitting
+    op("cat", lambda lib, x, y, d: lib.cat([x, y], d), [(2, 3), (4, 3), 0], [(2, 3), (2, 1), 1], [(2, 3, 2), (2, 3, 1), -1], [(3,), (2,), 0]),
+    op("cat3", lambda lib, x, y, z: lib.cat((x, y, z), 1), [(2, 1), (2, 3), (2, 2)]),
+    op("stack", lambda lib, x, y, d: lib.stack([x, y], d), [(2, 3), (2, 3), 0], [(2, 3), (2, 3), 1], [(2, 3), (2, 3), -1], [(), (), 0]),
+    op("split", lambda lib, x, s, d: x.split(s, d), [(5, 3), 2, 0], [(5, 3), [1, 2], 1], [(2, 6), 3, -1]),
+    op("chunk", lambda lib, x, c, d: x.chunk(c, d), [(5, 3), 3, 0], [(2, 4), 2, 1], [(6,), 4, 0]),
+    op("pad", pad, [(2, 3), [1, 2]], [(2, 3, 4), [0, 1, 2, 0]], [(1, 2, 3, 3), [1, 1, 1, 1]], [(2, 3), [1, 0], -1.5]),
+]
+
+CASES = [
+    pytest.param(row, inputs, np.dtype(dtype), id=f"{row.name}-{k}-{np.dtype(dtype)}")
+    for row in OPS
+    for k, inputs in enumerate(row.cases)
+    for dtype in (np.float64, np.float32)
+]
+
+
+@pytest.mark.parametrize("row, inputs, dtype", CASES)
+def test_op_matches_torch(row: Op, inputs: list[Any], dtype: np.dtype) -> None:
+    check_op(row.fn, inputs, dtypes=(dtype,), **row.options)
+
+
+def test_table_size() -> None:
+    """The table's size, reported in the issue: ops x cases x dtypes."""
+    cases = sum(len(row.cases) for row in OPS)
+    assert len(OPS) >= 70 and cases >= 250 and len(CASES) == 2 * cases
