@@ -1,0 +1,113 @@
+"""``Conv2d``: 2-D convolution (cross-correlation) over an (N, C, H, W) input."""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import creation
+from ...tensor import Tensor
+from .. import functional as F
+from ..parameter import Parameter
+from ._args import as_int, as_pair, check_choice
+from .linear import reset_weight_and_bias
+from .module import Module
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class Conv2d(Module):
+    """2-D convolution with learnable filters.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels produced (number of filters).
+        kernel_size: an int or an ``(kH, kW)`` pair.
+        stride: step of the sliding window. Default: 1.
+        padding: zeros (or ``padding_mode`` values) added on each side: an int, a pair,
+            ``'valid'`` (none) or ``'same'`` (output size = input size; stride 1 only).
+        dilation: spacing between kernel elements. Default: 1.
+        groups: blocked connections; both channel counts must be divisible by it.
+        bias: learn an additive bias. Default: ``True``.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``; modes
+            other than ``'zeros'`` need ``F.pad`` to support them.
+
+    Shape:
+        (N, C_in, H, W) -> (N, C_out, H_out, W_out), or (C_in, H, W) -> (C_out, H_out, W_out),
+        with H_out = floor((H + 2 padding - dilation (kH - 1) - 1) / stride + 1).
+
+    Weight ``(out_channels, in_channels / groups, kH, kW)`` and bias ``(out_channels,)`` are
+    drawn as in PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * kH * kW.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+        padding: str | int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+        padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels = as_int(name, "in_channels", in_channels, minimum=0)
+        self.out_channels = as_int(name, "out_channels", out_channels, minimum=0)
+        self.groups = as_int(name, "groups", groups)
+        for arg, channels in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if channels % self.groups:
+                raise ValueError(f"{name}: {arg} must be divisible by groups, got {arg}={channels}, groups={self.groups}")
+        self.kernel_size = as_pair(name, "kernel_size", kernel_size)
+        self.stride = as_pair(name, "stride", stride)
+        self.dilation = as_pair(name, "dilation", dilation)
+        self.padding = self._check_padding(name, padding)
+        check_choice(name, "padding_mode", padding_mode, _PADDING_MODES)
+        self.padding_mode = padding_mode
+        self.transposed = False
+        self.output_padding = (0, 0)
+        self._reversed_padding_repeated_twice = self._explicit_padding()
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(creation.empty(*shape, device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(creation.empty(self.out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def _check_padding(self, name: str, padding: Any) -> str | tuple[int, int]:
+        if isinstance(padding, str):
+            check_choice(name, "padding", padding, ("valid", "same"))
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions, got stride={self.stride}")
+            return padding
+        return as_pair(name, "padding", padding, minimum=0)
+
+    def _explicit_padding(self) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom), the order ``F.pad`` takes; 'same' puts any odd pixel last, as PyTorch."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            widths: list[int] = []
+            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation)):
+                total = d * (k - 1)
+                widths += [total // 2, total - total // 2]
+            return tuple(widths)  # type: ignore[return-value]
+        ph, pw = self.padding
+        return (pw, pw, ph, ph)
+
+    def reset_parameters(self) -> None:
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":
+            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text

@@ -1,0 +1,102 @@
+"""Every layer's forward and gradients against PyTorch, after copying torch's weights (float64 and float32)."""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+
+rng = np.random.default_rng(1234)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape)
+
+
+def labels(n, classes, *rest):
+    return rng.integers(0, classes, size=(n, *rest)).astype(np.int64)
+
+
+# (id, make(nn, T), inputs)
+LAYERS = [
+    ("identity", lambda nn, T: nn.Identity(3, foo=1), [randn(2, 3)]),
+    ("flatten", lambda nn, T: nn.Flatten(), [randn(2, 3, 4, 5)]),
+    ("flatten-1-2", lambda nn, T: nn.Flatten(1, 2), [randn(2, 3, 4, 5)]),
+    ("unflatten", lambda nn, T: nn.Unflatten(1, (3, 4)), [randn(2, 12, 5)]),
+    ("linear", lambda nn, T: nn.Linear(5, 3), [randn(4, 5)]),
+    ("linear-3d-nobias", lambda nn, T: nn.Linear(5, 3, bias=False), [randn(2, 4, 5)]),
+    ("conv", lambda nn, T: nn.Conv2d(3, 4, 3), [randn(2, 3, 7, 6)]),
+    ("conv-stride-pad-dil", lambda nn, T: nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1)), [randn(2, 3, 9, 8)]),
+    ("conv-groups", lambda nn, T: nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), [randn(2, 4, 5, 5)]),
+    ("conv-same-even", lambda nn, T: nn.Conv2d(2, 3, 4, padding="same"), [randn(2, 2, 6, 5)]),
+    ("conv-valid", lambda nn, T: nn.Conv2d(2, 3, 2, padding="valid"), [randn(1, 2, 5, 5)]),
+    ("conv-unbatched", lambda nn, T: nn.Conv2d(2, 3, 3, padding=1), [randn(2, 5, 5)]),
+    ("batchnorm1d-2d", lambda nn, T: nn.BatchNorm1d(4), [randn(6, 4)]),
+    ("batchnorm1d-3d", lambda nn, T: nn.BatchNorm1d(4, momentum=None), [randn(3, 4, 5)]),
+    ("batchnorm2d", lambda nn, T: nn.BatchNorm2d(3), [randn(4, 3, 5, 5)]),
+    ("batchnorm2d-noaffine", lambda nn, T: nn.BatchNorm2d(3, affine=False, track_running_stats=False), [randn(4, 3, 2, 2)]),
+    ("dropout-p0", lambda nn, T: nn.Dropout(0.0), [randn(3, 4)]),
+    ("relu", lambda nn, T: nn.ReLU(), [randn(3, 4)]),
+    ("leaky_relu", lambda nn, T: nn.LeakyReLU(0.2), [randn(3, 4)]),
+    ("selu", lambda nn, T: nn.SELU(), [randn(3, 4)]),
+    ("elu", lambda nn, T: nn.ELU(alpha=0.5), [randn(3, 4)]),
+    ("gelu", lambda nn, T: nn.GELU(), [randn(3, 4)]),
+    ("gelu-tanh", lambda nn, T: nn.GELU(approximate="tanh"), [randn(3, 4)]),
+    ("silu", lambda nn, T: nn.SiLU(), [randn(3, 4)]),
+    ("softplus", lambda nn, T: nn.Softplus(beta=2.0, threshold=3.0), [randn(3, 4) * 3]),
+    ("sigmoid", lambda nn, T: nn.Sigmoid(), [randn(3, 4)]),
+    ("tanh", lambda nn, T: nn.Tanh(), [randn(3, 4)]),
+    ("softmax", lambda nn, T: nn.Softmax(dim=1), [randn(3, 4, 2)]),
+    ("softmax-last", lambda nn, T: nn.Softmax(dim=-1), [randn(3, 4)]),
+    ("log_softmax", lambda nn, T: nn.LogSoftmax(dim=1), [randn(3, 4)]),
+    ("maxpool", lambda nn, T: nn.MaxPool2d(2), [randn(2, 3, 6, 5)]),
+    ("maxpool-3-2-1", lambda nn, T: nn.MaxPool2d(3, stride=2, padding=1), [randn(2, 3, 7, 6)]),
+    ("maxpool-dilation", lambda nn, T: nn.MaxPool2d((2, 3), stride=1, dilation=2), [randn(1, 2, 6, 7)]),
+    ("avgpool", lambda nn, T: nn.AvgPool2d(2), [randn(2, 3, 6, 5)]),
+    ("avgpool-pad-exclude", lambda nn, T: nn.AvgPool2d(3, 2, 1, count_include_pad=False), [randn(2, 3, 7, 6)]),
+    ("avgpool-divisor", lambda nn, T: nn.AvgPool2d(2, 1, divisor_override=3), [randn(1, 2, 4, 4)]),
+    ("adaptive-1", lambda nn, T: nn.AdaptiveAvgPool2d(1), [randn(2, 3, 5, 4)]),
+    ("adaptive-uneven", lambda nn, T: nn.AdaptiveAvgPool2d((3, 2)), [randn(2, 3, 7, 5)]),
+    ("adaptive-none", lambda nn, T: nn.AdaptiveAvgPool2d((None, 2)), [randn(1, 2, 3, 4)]),
+    ("cross_entropy", lambda nn, T: nn.CrossEntropyLoss(), [randn(5, 4), labels(5, 4)]),
+    ("cross_entropy-weighted-smooth", lambda nn, T: nn.CrossEntropyLoss(weight=T(rng.random(4) + 0.5), label_smoothing=0.1), [randn(5, 4), labels(5, 4)]),
+    ("cross_entropy-ignore-sum", lambda nn, T: nn.CrossEntropyLoss(ignore_index=1, reduction="sum"), [randn(6, 3), labels(6, 3)]),
+    ("cross_entropy-spatial-none", lambda nn, T: nn.CrossEntropyLoss(reduction="none"), [randn(2, 3, 4), labels(2, 3, 4)]),
+    ("cross_entropy-probabilities", lambda nn, T: nn.CrossEntropyLoss(), [randn(4, 3), rng.dirichlet(np.ones(3), 4)]),
+    ("nll", lambda nn, T: nn.NLLLoss(weight=T(rng.random(3) + 0.5)), [randn(5, 3), labels(5, 3)]),
+    ("mse", lambda nn, T: nn.MSELoss(), [randn(3, 4), randn(3, 4)]),
+    ("mse-sum", lambda nn, T: nn.MSELoss(reduction="sum"), [randn(3, 4), randn(3, 4)]),
+    ("l1", lambda nn, T: nn.L1Loss(reduction="none"), [randn(3, 4), randn(3, 4)]),
+    ("bce", lambda nn, T: nn.BCELoss(), [rng.random((3, 4)) * 0.9 + 0.05, rng.random((3, 4))]),
+    ("bce_logits", lambda nn, T: nn.BCEWithLogitsLoss(), [randn(3, 4), rng.random((3, 4))]),
+    ("bce_logits-weights", lambda nn, T: nn.BCEWithLogitsLoss(weight=T(rng.random(4)), pos_weight=T(rng.random(4) + 0.5)), [randn(3, 4), rng.random((3, 4))]),
+]
+
+
+def _seq(nn, T):
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 3))
+
+
+LAYERS.append(("sequential-cnn", _seq, [randn(3, 2, 4, 4)]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make, inputs", [pytest.param(m, x, id=name) for name, m, x in LAYERS])
+def test_layer_matches_torch(parity, make, inputs, dtype):
+    parity(make, inputs, dtype, train=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eval_mode_cnn_matches_torch(parity, dtype):
+    parity(_seq, [randn(3, 2, 4, 4)], dtype, train=False)
+
+
+def test_layer_outputs_keep_float32(parity):
+    import scratchgrad as sg
+    import scratchgrad.nn as nn
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    out = model(sg.randn(2, 1, 5, 5))
+    assert out.dtype == np.float32
+    nn.CrossEntropyLoss()(out, sg.tensor([0, 2])).backward()
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+    assert all(b.dtype in (np.float32, np.int64) for b in model.buffers())
