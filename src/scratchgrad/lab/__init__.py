@@ -1,0 +1,1 @@
+"""The experiment lab: configs, engines, training loop, run directories, reports, CLI."""
