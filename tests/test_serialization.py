@@ -89,7 +89,7 @@ def test_nested_training_state_round_trips_with_int_keys(tmp_path):
 
 
 def _read_plain(path) -> dict:
-    raw = open(path, "rb").read()
+    raw = path.read_bytes()
     length = int.from_bytes(raw[:8], "little")
     return json.loads(raw[8 : 8 + length])
 

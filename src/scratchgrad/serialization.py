@@ -165,8 +165,7 @@ def _write_atomic(path: str, chunks: list[Any]) -> None:
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temporary, "xb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+            out.writelines(chunks)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

@@ -3,4 +3,4 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import to_dot
 from .summary import LayerSummary, ModelSummary, summary
 
-__all__ = ["GradcheckError", "gradcheck", "gradgradcheck", "to_dot", "summary", "ModelSummary", "LayerSummary"]
+__all__ = ["GradcheckError", "LayerSummary", "ModelSummary", "gradcheck", "gradgradcheck", "summary", "to_dot"]

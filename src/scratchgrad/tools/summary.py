@@ -7,14 +7,16 @@ that pass, and parameters are counted after it.
 FLOPs count a multiply-add as two operations: a convolution costs
 ``2 * (C_in / groups) * kh * kw`` per output element (plus one for the bias), a linear
 layer ``2 * in_features`` per output element (plus one), BatchNorm two per element
-(scale and shift), an activation one per element, a pooling window one per element it
-covers. Layers without a formula (and containers, whose children are counted) show ``--``.
+(scale and shift), an activation one per element, max/average pooling ``kh * kw`` per
+output element, adaptive average pooling one per input element. Layers without a formula
+(and containers, whose children are counted) show ``--`` and add nothing to the total.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -79,11 +81,22 @@ def summary(model: Any, input_shape: Shape | list[Shape], dtype: Any = dtypes.fl
         device = first.device if first is not None else "cpu"
     xp = array_module_for(device)
     inputs = [Tensor(xp.zeros(shape, dtype=dtypes.as_dtype(dtype))) for shape in shapes]
-    result = ModelSummary(type(model).__name__, shapes, dtypes.as_dtype(dtype))
     modules = list(model.named_modules())
     rows = {id(module): _new_row(name, module) for name, module in modules}
-    modes = [(module, module.training) for module in model.modules()]
-    handles = [module.register_forward_hook(_recorder(rows[id(module)])) for _, module in modules]
+    _dry_run(model, inputs, [(module, rows[id(module)]) for _, module in modules])
+    for _, module in modules:  # after the dry run: lazy layers now have their parameters and final class
+        row = rows[id(module)]
+        row.type = type(module).__name__
+        row.params = sum(p.numel() for p in module.parameters(recurse=False))
+    result = ModelSummary(type(model).__name__, shapes, dtypes.as_dtype(dtype), [rows[id(m)] for _, m in modules])
+    _totals(result, model, inputs)
+    return result
+
+
+def _dry_run(model: Any, inputs: list[Tensor], recorded: list[tuple[Any, LayerSummary]]) -> None:
+    """One forward in eval mode without grad, hooks recording into the rows; modes restored, hooks removed."""
+    modes = [(module, module.training) for module, _ in recorded]
+    handles = [module.register_forward_hook(_recorder(row)) for module, row in recorded]
     try:
         model.eval()
         with no_grad():
@@ -93,13 +106,6 @@ def summary(model: Any, input_shape: Shape | list[Shape], dtype: Any = dtypes.fl
             handle.remove()
         for module, training in modes:
             module.training = training
-    for _, module in modules:  # after the dry run: lazy parameters now have their shapes
-        row = rows[id(module)]
-        row.type = type(module).__name__
-        row.params = sum(p.numel() for p in module.parameters(recurse=False))
-    result.rows = [rows[id(module)] for _, module in modules]
-    _totals(result, model, inputs)
-    return result
 
 
 def _new_row(name: str, module: Any) -> LayerSummary:
@@ -109,7 +115,7 @@ def _new_row(name: str, module: Any) -> LayerSummary:
 
 def _recorder(row: LayerSummary) -> Callable[..., None]:
     def hook(module: Any, args: tuple[Any, ...], output: Any) -> None:
-        outputs = [t for t in _tensors(output)]
+        outputs = _tensors(output)
         row.output_shape = outputs[0].shape if len(outputs) == 1 else [t.shape for t in outputs]
         row.activation_bytes += sum(t.numel() * t.element_size() for t in outputs)
         if row.is_leaf:

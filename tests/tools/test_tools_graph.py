@@ -13,8 +13,8 @@ def _parse(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Nodes (id -> label) and edges of the simple DOT that to_dot writes; checks its frame."""
     assert dot.startswith("digraph {") and dot.rstrip().endswith("}")
     assert dot.count("{") == dot.count("}") == 1
-    nodes = dict(re.findall(r'^  (n\d+) \[label="((?:[^"\\]|\\.)*)"', dot, re.M))
-    edges = re.findall(r"^  (n\d+) -> (n\d+)$", dot, re.M)
+    nodes = dict(re.findall(r'^  (n\d+) \[label="((?:[^"\\]|\\.)*)"', dot, re.MULTILINE))
+    edges = re.findall(r"^  (n\d+) -> (n\d+)$", dot, re.MULTILINE)
     assert all(a in nodes and b in nodes for a, b in edges)
     return nodes, edges
 
