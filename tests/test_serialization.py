@@ -258,3 +258,40 @@ def test_safetensors_torch_reads_ours_and_we_read_theirs(tmp_path):
     assert sorted(loaded) == sorted(source.state_dict())
     for key, value in source.state_dict().items():
         np.testing.assert_array_equal(loaded[key].numpy(), value.numpy())
+
+
+# ----------------------------------------------------------------- a training checkpoint, end to end
+def test_checkpoint_of_model_optimizer_and_scheduler_resumes_exactly(tmp_path):
+    nn, optim = pytest.importorskip("scratchgrad.nn"), pytest.importorskip("scratchgrad.optim")
+
+    def make():
+        sg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+        optimizer = optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-3)
+        return model, optimizer, optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+
+    def train_step(model, optimizer, scheduler, x):
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+        scheduler.step()
+
+    batches = [sg.randn(5, 3) for _ in range(4)]
+    model, optimizer, scheduler = make()
+    for x in batches[:2]:
+        train_step(model, optimizer, scheduler, x)
+    path = tmp_path / "state.safetensors"
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    save({**state, "epoch": 2}, path)
+    checkpoint = load(path)
+    resumed, resumed_optimizer, resumed_scheduler = make()
+    resumed.load_state_dict(checkpoint["model"])
+    resumed_optimizer.load_state_dict(checkpoint["optimizer"])
+    resumed_scheduler.load_state_dict(checkpoint["scheduler"])
+    assert checkpoint["epoch"] == 2 and list(checkpoint["optimizer"]["state"]) == [0, 1, 2, 3, 4, 5]
+    for x in batches[2:]:
+        train_step(model, optimizer, scheduler, x)
+        train_step(resumed, resumed_optimizer, resumed_scheduler, x)
+    for (key, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=key)
+        assert a.dtype == b.dtype
