@@ -100,3 +100,57 @@ def test_layer_outputs_keep_float32(parity):
     nn.CrossEntropyLoss()(out, sg.tensor([0, 2])).backward()
     assert all(p.grad.dtype == np.float32 for p in model.parameters())
     assert all(b.dtype in (np.float32, np.int64) for b in model.buffers())
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda nn: nn.Linear(-1, 3), ValueError, r"Linear: in_features must be an int >= 0, got -1"),
+    (lambda nn: nn.Linear(2.5, 3), ValueError, "in_features"),
+    (lambda nn: nn.Conv2d(3, 4, 3, groups=2), ValueError, r"Conv2d: in_channels must be divisible by groups, got in_channels=3, groups=2"),
+    (lambda nn: nn.Conv2d(4, 6, 3, groups=4), ValueError, "out_channels must be divisible by groups"),
+    (lambda nn: nn.Conv2d(3, 4, 0), ValueError, "kernel_size must be an int >= 1"),
+    (lambda nn: nn.Conv2d(3, 4, (3, 3, 3)), ValueError, "kernel_size must be an int or a pair"),
+    (lambda nn: nn.Conv2d(3, 4, 3, padding="full"), ValueError, "padding must be one of"),
+    (lambda nn: nn.Conv2d(3, 4, 3, padding=-1), ValueError, "padding must be an int >= 0"),
+    (lambda nn: nn.Conv2d(3, 4, 3, stride=2, padding="same"), ValueError, "padding='same' is not supported for strided convolutions"),
+    (lambda nn: nn.Conv2d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode must be one of"),
+    (lambda nn: nn.GELU("fast"), ValueError, "approximate must be one of"),
+    (lambda nn: nn.CrossEntropyLoss(reduction="avg"), ValueError, "CrossEntropyLoss: reduction must be one of"),
+    (lambda nn: nn.CrossEntropyLoss(label_smoothing=1.5), ValueError, "label_smoothing"),
+    (lambda nn: nn.MaxPool2d(2, padding=2), ValueError, "padding should be at most half of the kernel size"),
+    (lambda nn: nn.MaxPool2d(2, return_indices=True), NotImplementedError, "MaxPool2d: return_indices=True is not supported"),
+    (lambda nn: nn.MaxPool2d(2, ceil_mode=True), NotImplementedError, "ceil_mode=True is not supported"),
+    (lambda nn: nn.AvgPool2d(2, ceil_mode=True), NotImplementedError, "ceil_mode=True is not supported"),
+    (lambda nn: nn.AdaptiveAvgPool2d((1, 2, 3)), ValueError, "output_size must be an int or a pair"),
+    (lambda nn: nn.AdaptiveAvgPool2d(0), ValueError, "output_size must be an int >= 1"),
+])
+def test_constructor_arguments_are_validated(make, error, match):
+    import scratchgrad.nn as snn
+
+    with pytest.raises(error, match=match):
+        make(snn)
+
+
+def test_numpy_integer_sizes_are_accepted():
+    import scratchgrad.nn as snn
+
+    assert snn.Linear(np.int64(3), np.int32(2)).weight.shape == (2, 3)
+
+
+def test_softmax_without_dim_uses_torchs_legacy_choice(parity):
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        parity(lambda nn, T: nn.Softmax(), [randn(3, 4)], np.float64)
+
+
+def test_padding_modes_beyond_zeros(parity):
+    import scratchgrad.nn.functional as F
+    import scratchgrad as sg
+
+    try:
+        F.pad(sg.zeros(1, 1, 2, 2), (1, 1, 1, 1), mode="reflect")
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError, match="reflect"):
+            import scratchgrad.nn as snn
+
+            snn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")(sg.randn(1, 1, 4, 4))
+        return
+    parity(lambda nn, T: nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="reflect"), [randn(2, 2, 5, 6)], np.float64)

@@ -20,7 +20,8 @@ from ..parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from ._args import as_int
 from .conv import Conv2d
 from .linear import Linear
-from .module import Module, _array_from
+from .module import Module
+from .state_dict import _array_from
 from .normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 
 
@@ -32,7 +33,7 @@ class LazyModuleMixin:
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._initialize_hook = self.register_forward_pre_hook(self._infer_parameters)
+        self._initialize_hook = self.register_forward_pre_hook(self._infer_parameters, with_kwargs=True)
 
     def has_uninitialized_params(self) -> bool:
         members = [*self._parameters.values(), *self._buffers.values()]
@@ -44,8 +45,8 @@ class LazyModuleMixin:
         if not self.has_uninitialized_params() and all(p.numel() > 0 for p in params):
             super().reset_parameters()
 
-    def _infer_parameters(self, module: Module, args: tuple[Any, ...]) -> None:
-        self.initialize_parameters(*args)
+    def _infer_parameters(self, module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.initialize_parameters(*args, **kwargs)
         if self.has_uninitialized_params():
             raise RuntimeError(f"{self._get_name()}: module has not been fully initialized")
         self._initialize_hook.remove()

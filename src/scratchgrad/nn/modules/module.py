@@ -11,15 +11,14 @@ PyTorch does for state dicts without metadata). There are no backward hooks.
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterator, Mapping
+from collections import OrderedDict
+from typing import Any, Callable, Iterator
 
-import numpy as np
-
+from ... import dtypes
 from ...autograd.grad_mode import no_grad
-from ...backend import to_device
 from ...tensor import Tensor, _parse_to_args
-from ..parameter import Parameter, is_lazy
+from ..parameter import Parameter
+from .state_dict import StateDictMixin
 
 
 class RemovableHandle:
@@ -41,19 +40,6 @@ class RemovableHandle:
         self.remove()
 
 
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns: ``(missing_keys, unexpected_keys)``."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
 def _addindent(text: str, spaces: int) -> str:
     first, *rest = text.split("\n")
     return "\n".join([first] + [" " * spaces + line for line in rest])
@@ -70,18 +56,7 @@ def _check_member_name(module: Module, name: Any, kind: str, store: dict[str, An
         raise KeyError(f"attribute '{name}' already exists")
 
 
-def _array_from(value: Any) -> Any:
-    """The array behind a scratchgrad Tensor, a NumPy/CuPy array or a torch tensor (duck-typed)."""
-    if isinstance(value, Tensor):
-        return value.data
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
-        return value.detach().cpu().numpy()
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return value
-    return None
-
-
-class Module:
+class Module(StateDictMixin):
     """Base class for all neural-network modules; subclasses define ``forward``.
 
     Assigning a ``Parameter``, a ``Module`` or (for a registered name) a buffer as an
@@ -89,7 +64,6 @@ class Module:
     """
 
     training: bool
-    _version: int = 1
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these dicts to exist first
@@ -375,7 +349,8 @@ class Module:
         stays int64), as in PyTorch.
         """
         device, dtype = _parse_to_args(args, kwargs)
-        if dtype is not None and np.dtype(dtype).kind not in "fc":
+        dtype = None if dtype is None else dtypes.as_dtype(dtype)
+        if dtype is not None and dtype.kind not in "fc":
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
 
         def convert(t: Tensor) -> Tensor:
@@ -387,85 +362,19 @@ class Module:
         return self._apply(lambda t: t.to(dtype) if t.dtype.kind == "f" else t)
 
     def float(self) -> Module:
-        return self._cast_floating(np.float32)
+        return self._cast_floating(dtypes.float32)
 
     def double(self) -> Module:
-        return self._cast_floating(np.float64)
+        return self._cast_floating(dtypes.float64)
 
     def half(self) -> Module:
-        return self._cast_floating(np.float16)
+        return self._cast_floating(dtypes.float16)
 
     def cpu(self) -> Module:
         return self.to("cpu")
 
     def cuda(self, device: Any = None) -> Module:
         return self.to("cuda")
-
-    # ------------------------------------------------------------------ state dict
-    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        persistent = [(k, v) for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set]
-        for name, value in itertools.chain(self._parameters.items(), persistent):
-            if value is not None:
-                destination[prefix + name] = value if keep_vars or is_lazy(value) else value.detach()
-
-    def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name (PyTorch's keys), detached unless
-        ``keep_vars``; the tensors share memory with the module."""
-        destination = OrderedDict() if destination is None else destination
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        return destination
-
-    def _local_state(self) -> dict[str, Tensor]:
-        persistent = [(k, v) for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set]
-        return {k: v for k, v in itertools.chain(self._parameters.items(), persistent) if v is not None}
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
-        """Copy this module's own entries (keys starting with ``prefix``) from ``state_dict``."""
-        local_state = self._local_state()
-        for name, target in local_state.items():
-            key = prefix + name
-            if key not in state_dict:
-                missing_keys.append(key)
-                continue
-            error = _copy_into(target, state_dict[key], key)
-            if error:
-                error_msgs.append(error)
-        for key in state_dict:
-            if key.startswith(prefix):
-                first, *rest = key[len(prefix):].split(".", 1)
-                if (rest and first not in self._modules) or (not rest and first not in local_state):
-                    unexpected_keys.append(key)
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
-        """Copy parameters and buffers from ``state_dict`` into this module, in place.
-
-        Values may be scratchgrad Tensors, NumPy arrays or torch tensors; they are cast to
-        each parameter's dtype and copied into its memory. A shape mismatch always raises;
-        with ``strict`` missing or unexpected keys raise too.
-
-        Returns:
-            ``(missing_keys, unexpected_keys)`` as a named tuple.
-        """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        state_dict = OrderedDict(state_dict)
-        missing: list[str] = []
-        unexpected: list[str] = []
-        errors: list[str] = []
-        for prefix, module in self.named_modules(remove_duplicate=False):
-            prefix = prefix + "." if prefix else ""
-            local = OrderedDict((k, v) for k, v in state_dict.items() if k.startswith(prefix))
-            module._load_from_state_dict(local, prefix, missing, unexpected, errors)
-        if strict and unexpected:
-            errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
-        if strict and missing:
-            errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
-        if errors:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors)))
-        return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def _get_name(self) -> str:
@@ -486,16 +395,3 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
-
-
-def _copy_into(target: Tensor, value: Any, key: str) -> str | None:
-    """Copy ``value`` into ``target``'s memory (cast to its dtype); an error message on failure."""
-    array = _array_from(value)
-    if array is None:
-        return f'While copying the parameter named "{key}", expected a Tensor, a NumPy array or a torch tensor from checkpoint but received {type(value)}'
-    if tuple(array.shape) != tuple(target.shape):
-        return (f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} from checkpoint, "
-                f"the shape in current model is {tuple(target.shape)}.")
-    with no_grad():
-        target.copy_(Tensor(to_device(array, target.device)))
-    return None

@@ -15,7 +15,6 @@ from .module import Module
 class _BatchNorm(Module):
     """Shared by BatchNorm1d/2d; subclasses set ``_valid_dims`` (the accepted input ranks)."""
 
-    _version = 2
     _valid_dims: tuple[int, ...] = ()
 
     def __init__(
