@@ -134,6 +134,8 @@ def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> list[
             grads = [Tensor(xp.zeros(shape, dtype)) if g is None else g for g, (shape, dtype, xp) in zip(grads, node.output_meta)]
         result = node.function.backward(node, *grads)
     result = list(result) if isinstance(result, (tuple, list)) else [result]
+    while len(result) > len(node.next_edges) and result[-1] is None:  # as PyTorch: extra Nones are ignored
+        result.pop()
     if len(result) != len(node.next_edges):
         raise RuntimeError(
             f"{node.function.__name__}.backward returned {len(result)} gradients, expected "
