@@ -18,6 +18,8 @@ from .ops.reduction import max, min, sum  # noqa: A004 - PyTorch's names
 from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import Tensor
+from .serialization import load, save
+from . import nn, optim, tools  # noqa: E402 - they build on the names above
 
 __version__ = "0.1.0"
 
