@@ -4,7 +4,7 @@ import pytest
 
 import scratchgrad as sg
 import scratchgrad.nn as snn
-from conftest import assert_close, build_pair
+from nn_parity import assert_close, build_pair
 
 torch = pytest.importorskip("torch")
 

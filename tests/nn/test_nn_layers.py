@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
+import scratchgrad as sg
+import scratchgrad.nn as snn
+import scratchgrad.nn.functional as F
+
 pytest.importorskip("torch")
+from nn_parity import check_parity  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 
 rng = np.random.default_rng(1234)
@@ -81,23 +87,20 @@ LAYERS.append(("sequential-cnn", _seq, [randn(3, 2, 4, 4)]))
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("make, inputs", [pytest.param(m, x, id=name) for name, m, x in LAYERS])
-def test_layer_matches_torch(parity, make, inputs, dtype):
-    parity(make, inputs, dtype, train=True)
+def test_layer_matches_torch(make, inputs, dtype):
+    check_parity(make, inputs, dtype, train=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_eval_mode_cnn_matches_torch(parity, dtype):
-    parity(_seq, [randn(3, 2, 4, 4)], dtype, train=False)
+def test_eval_mode_cnn_matches_torch(dtype):
+    check_parity(_seq, [randn(3, 2, 4, 4)], dtype, train=False)
 
 
-def test_layer_outputs_keep_float32(parity):
-    import scratchgrad as sg
-    import scratchgrad.nn as nn
-
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+def test_layer_outputs_keep_float32():
+    model = snn.Sequential(snn.Conv2d(1, 2, 3), snn.BatchNorm2d(2), snn.GELU(), snn.AdaptiveAvgPool2d(1), snn.Flatten(), snn.Linear(2, 3))
     out = model(sg.randn(2, 1, 5, 5))
     assert out.dtype == np.float32
-    nn.CrossEntropyLoss()(out, sg.tensor([0, 2])).backward()
+    snn.CrossEntropyLoss()(out, sg.tensor([0, 2])).backward()
     assert all(p.grad.dtype == np.float32 for p in model.parameters())
     assert all(b.dtype in (np.float32, np.int64) for b in model.buffers())
 
@@ -124,33 +127,24 @@ def test_layer_outputs_keep_float32(parity):
     (lambda nn: nn.AdaptiveAvgPool2d(0), ValueError, "output_size must be an int >= 1"),
 ])
 def test_constructor_arguments_are_validated(make, error, match):
-    import scratchgrad.nn as snn
-
     with pytest.raises(error, match=match):
         make(snn)
 
 
 def test_numpy_integer_sizes_are_accepted():
-    import scratchgrad.nn as snn
-
     assert snn.Linear(np.int64(3), np.int32(2)).weight.shape == (2, 3)
 
 
-def test_softmax_without_dim_uses_torchs_legacy_choice(parity):
+def test_softmax_without_dim_uses_torchs_legacy_choice():
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
-        parity(lambda nn, T: nn.Softmax(), [randn(3, 4)], np.float64)
+        check_parity(lambda nn, T: nn.Softmax(), [randn(3, 4)], np.float64)
 
 
-def test_padding_modes_beyond_zeros(parity):
-    import scratchgrad.nn.functional as F
-    import scratchgrad as sg
-
+def test_padding_modes_beyond_zeros():
     try:
         F.pad(sg.zeros(1, 1, 2, 2), (1, 1, 1, 1), mode="reflect")
     except NotImplementedError:
         with pytest.raises(NotImplementedError, match="reflect"):
-            import scratchgrad.nn as snn
-
             snn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")(sg.randn(1, 1, 4, 4))
         return
-    parity(lambda nn, T: nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="reflect"), [randn(2, 2, 5, 6)], np.float64)
+    check_parity(lambda nn, T: nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="reflect"), [randn(2, 2, 5, 6)], np.float64)

@@ -1,4 +1,8 @@
-"""Shared helpers for the nn tests: run a scratchgrad module and the same torch module side by side."""
+"""Helpers for the nn tests: run a scratchgrad module and the same torch module side by side.
+
+Test files in tests/nn import it as ``from nn_parity import check_parity`` (pytest puts
+tests/nn on ``sys.path`` for them).
+"""
 import numpy as np
 import pytest
 
@@ -60,8 +64,3 @@ def check_parity(make, inputs, dtype, train=True, seed=0):
     for name, t in torch_module.named_buffers():
         assert_close(dict(scratch_module.named_buffers())[name].numpy(), as_numpy(t), dtype, f"buffer {name}")
     return scratch_module, torch_module
-
-
-@pytest.fixture
-def parity():
-    return check_parity
