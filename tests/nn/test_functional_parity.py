@@ -114,7 +114,7 @@ def _torchvision_focal_loss(x, t, alpha, gamma, reduction):
 
 
 @pytest.mark.parametrize("impl", ["manual", "autograd"])
-@pytest.mark.parametrize("alpha,gamma,reduction", [(0.25, 2, "none"), (0.25, 3, "mean"), (-1, 2, "sum"), (0.5, 1.5, "mean"), (0.25, 1, "sum")])
+@pytest.mark.parametrize("alpha,gamma,reduction", [(0.25, 2, "none"), (0.25, 3, "mean"), (-1, 2, "sum"), (0.5, 1.5, "mean"), (0.25, 1, "sum"), (0.25, 0, "sum")])
 def test_sigmoid_focal_loss_matches_torchvision(impl, alpha, gamma, reduction):
     def fn(lib, x):
         if lib is torch:

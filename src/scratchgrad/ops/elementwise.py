@@ -6,7 +6,7 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..backend import erf as backend_erf
-from ..dtypes import result_dtype
+from ..dtypes import default_float, result_dtype
 from ..tensor import Tensor
 
 
@@ -85,7 +85,12 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         base, exponent = ctx.saved_tensors
-        grad_base = grad * exponent * base ** (exponent - 1) if ctx.needs_input_grad[0] else None
+        grad_base = None
+        if ctx.needs_input_grad[0]:
+            power = exponent - 1
+            if (exponent.data == 0).any():  # x**0 is constant: its gradient is 0, not 0 * 0**-1 = nan
+                power = where(exponent == 0, power.new_ones(()), power)
+            grad_base = grad * exponent * base**power
         grad_exponent = None
         if ctx.needs_input_grad[1]:
             # d(b^e)/de = b^e log b; PyTorch defines it as 0 where b == 0 and e >= 0.
@@ -269,6 +274,14 @@ class Cast(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         return grad, None  # the engine casts it back to the input's dtype
+
+
+def true_divide(a: Any, b: Any) -> Tensor:
+    """``a / b``; integer and bool operands are divided as the default float dtype, as in PyTorch."""
+    a, b = operands(a, b)
+    if a.dtype.kind not in "fc":
+        a, b = a.to(default_float), b.to(default_float)
+    return Div.apply(a, b)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
