@@ -12,8 +12,8 @@ import numpy as np
 
 # ITU-R 601-2 luma weights, as torchvision's rgb_to_grayscale uses.
 LUMA = (0.2989, 0.587, 0.114)
-# Hue offsets of R, G, B in sixths of a turn: red at 0, green at 2, blue at 4.
-_CHANNEL_HUES = np.array([0, 2, 4], dtype=np.float32).reshape(3, 1, 1, 1)
+# Hues of R, G, B in sixths of a turn: red at 0, green at 2, blue at 4.
+_CHANNEL_HUES = (np.float32(0), np.float32(2), np.float32(4))
 
 
 def grayscale(planes: np.ndarray) -> np.ndarray:
@@ -62,14 +62,16 @@ def adjust_hue(planes: np.ndarray, shift: np.ndarray) -> np.ndarray:
     hue = _hue_sixths(red, green, blue, high, spread)
     hue += _per_image(shift * 6)
     hue -= 6 * np.floor(hue * np.float32(1 / 6))  # into [0, 6)
-    # Distance of hue - channel_hue, which lies in (-4, 6), to the nearest of 0 and 6.
-    offset = hue - _CHANNEL_HUES
-    distance = np.abs(offset)
-    np.minimum(distance, np.abs(np.subtract(6, offset, out=offset)), out=distance)
-    weight = np.clip(np.subtract(2, distance, out=distance), 0, 1, out=distance)
-    weight *= spread
-    weight += low
-    planes[:] = weight
+    # Channel by channel into two scratch arrays: large temporaries cost page faults.
+    offset, distance = np.empty_like(hue), np.empty_like(hue)
+    for channel, channel_hue in enumerate(_CHANNEL_HUES):
+        np.subtract(hue, channel_hue, out=offset)  # in (-4, 6): 0 and 6 are the nearest
+        np.abs(offset, out=distance)
+        np.abs(np.subtract(6, offset, out=offset), out=offset)
+        np.minimum(distance, offset, out=distance)
+        weight = np.clip(np.subtract(2, distance, out=distance), 0, 1, out=distance)
+        weight *= spread
+        np.add(weight, low, out=planes[channel])
     return planes
 
 
