@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -139,10 +140,12 @@ def test_download_from_a_mirror_verifies_and_stores_atomically(shared_data, isol
     np.testing.assert_array_equal(again.labels, dataset.labels)
 
 
-def test_download_goes_to_the_cache_without_root(shared_data, isolated, monkeypatch):
+def test_download_goes_to_the_cache_without_root(shared_data, isolated, monkeypatch, capsys):
     _file_mirror(monkeypatch, shared_data, isolated)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain progress report instead
     MNIST(train=False)
     assert (isolated / "cache" / "scratchgrad" / "mnist" / TEST_FILES[0]).is_file()
+    assert "downloading t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
 
 
 def test_corrupt_download_is_refused_and_not_kept(shared_data, isolated, monkeypatch):

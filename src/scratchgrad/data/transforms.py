@@ -11,7 +11,8 @@ Semantics follow torchvision's transforms on uint8 tensors, with these differenc
 * Random parameters come from NumPy, not ``torch``'s generator, so the random *draws*
   differ from torchvision's for the same seed (the distributions are the same).
 * Rotation and affine warps use nearest-neighbour sampling (torchvision's default);
-  other interpolations are not offered.
+  other interpolations are not offered. ``RandomAffine`` rotates and translates only
+  (no scale or shear); ``RandomCrop`` pads every side by one int with a constant fill.
 * ``ColorJitter`` computes in float32 and rounds to the nearest integer once at the
   end; torchvision truncates to uint8 after every adjustment and uses a truncated uint8
   grayscale image for contrast and saturation, so results can differ by a few levels.
