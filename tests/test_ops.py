@@ -68,6 +68,7 @@ OPS = [
     op("sub", lambda lib, x, y: x - y, *BINARY),
     op("mul", lambda lib, x, y: x * y, *BINARY),
     op("div", lambda lib, x, y: x / y, *BINARY, low=0.5, high=2.0),
+    op("div_int", lambda lib, x, y: x / y, [I([1, 2, 3]), 2], [I([[1], [4]]), I([2, 3])], [3, I([1, 2])], grad=False),
     op("neg", lambda lib, x: -x, *UNARY),
     op("add_alpha", lambda lib, x, y: x.add(y, alpha=0.5).sub(y, alpha=2), [(3, 4), (4,)], [(2, 3), ()]),
     op("pow", lambda lib, x, e: x**e, [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()], [(), (2, 3)], low=0.5),
