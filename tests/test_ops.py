@@ -49,6 +49,26 @@ def inplace_chain(lib: Any, x: Any, y: Any) -> Any:
     return z.clamp_(-1.0, 2.0)
 
 
+def inplace_views(lib: Any, x: Any, y: Any) -> Any:
+    z = x * 1
+    z[0].mul_(y[0])  # in place through views: z's gradient must see it
+    z.reshape(-1)[1:3].add_(y[1, :2] ** 2)
+    z.t()[2].sub_(y[:, 1])
+    z[1][1:].mul_(z[0, 1:].exp())
+    return z
+
+
+def inplace_overwrite(lib: Any, x: Any, y: Any) -> Any:
+    z = x * 2
+    z[0].zero_()  # overwritten values get no gradient
+    z[1].copy_(y[0])
+    w = x * 1
+    w.fill_(0.5)
+    v = x * 1
+    v.copy_(y)  # y is a leaf: v must still lead to it
+    return z * w + v * x
+
+
 I = np.array  # index arrays and masks are constants
 BINARY = (
     [(3, 4), (3, 4)], [(3, 1), (1, 4)], [(2, 3, 4), (4,)], [(), (2, 3)], [(2, 1, 3), ()],
@@ -144,6 +164,8 @@ OPS = [
     op("setitem", setitem, [(4, 3), slice(1, 3), (2, 3)], [(4, 3), 1, (3,)], [(4, 3), (slice(None), 0), 2.5], [(4, 3), I([0, 2]), (2, 3)],
        [(4, 3), I([True, False, True, False]), (1, 3)], [(4, 3), (I([0, 3]), I([1, 2])), (2,)], [(3,), 0, ()]),
     op("inplace", inplace_chain, [(3, 4), (3, 4)], [(3, 4), (4,)], [(2, 3), ()]),
+    op("inplace_views", inplace_views, [(2, 3), (2, 3)], [(2, 4), (2, 4)]),
+    op("inplace_overwrite", inplace_overwrite, [(2, 3), (2, 3)], [(3, 2), (3, 2)]),
     # ---------------------------------------------------------------- joining and splitting
     op("cat", lambda lib, x, y, d: lib.cat([x, y], d), [(2, 3), (4, 3), 0], [(2, 3), (2, 1), 1], [(2, 3, 2), (2, 3, 1), -1], [(3,), (2,), 0]),
     op("cat3", lambda lib, x, y, z: lib.cat((x, y, z), 1), [(2, 1), (2, 3), (2, 2)]),

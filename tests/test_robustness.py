@@ -234,6 +234,9 @@ def test_inplace_on_a_leaf_that_requires_grad_raises() -> None:
     for modify in (lambda: w.add_(1), lambda: w.mul_(2), lambda: w.__setitem__(0, 1.0), lambda: w.clamp_(0, 1)):
         with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
             modify()
+    for modify in (lambda: w[0].mul_(2), lambda: w.reshape(3, 1)[1:].zero_(), lambda: w.view(1, 3)[0].__setitem__(1, 3.0)):
+        with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+            modify()
     with scratchgrad.no_grad():
         w.add_(1)  # the optimizer's way: allowed under no_grad
     np.testing.assert_array_equal(w.data, [2.0, 2.0, 2.0])

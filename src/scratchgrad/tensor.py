@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import dtypes
-from .autograd.grad_mode import is_grad_enabled, no_grad
+from .autograd.grad_mode import is_grad_enabled
 from .backend import device, device_of, get_array_module
 
 
@@ -47,6 +47,8 @@ class Tensor:
         self.grad_fn: Any = None
         self._output_nr = 0
         self._version = [0] if _version is None else _version
+        # (base, write_back, args) when this tensor is a view of `base` (see ``_set_history``)
+        self._view_of: tuple[Tensor, Any, tuple[Any, ...]] | None = None
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -255,16 +257,37 @@ class Tensor:
     # ----------------------------------------------------------------- in place
     def _assign(self, result: Tensor) -> Tensor:
         """Make ``result`` the new value of this tensor, in its memory (the in-place ops' core)."""
-        if is_grad_enabled() and self.requires_grad and self.is_leaf:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+        recording = is_grad_enabled()
+        if recording:
+            self._check_inplace_allowed()
         if dtypes.kind_rank(result.dtype) > dtypes.kind_rank(self.dtype):
             raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
         self.data[...] = result.data
         self._version[0] += 1
-        if result.requires_grad and is_grad_enabled():
-            result = result if result.dtype == self.dtype else result.to(self.dtype)
-            self.grad_fn, self._output_nr, self._requires_grad = result.grad_fn, result._output_nr, True
+        if recording and (result.requires_grad or self.requires_grad):
+            if result.dtype != self.dtype:
+                result = result.to(self.dtype)
+            elif result.requires_grad and result.is_leaf:  # copy_(leaf): a node of our own that leads to it
+                result = result.clone()
+            self._set_history(result)
         return self
+
+    def _check_inplace_allowed(self) -> None:
+        root = self
+        while root._view_of is not None:
+            root = root._view_of[0]
+        if root.requires_grad and root.is_leaf:
+            which = "a leaf Variable" if root is self else "a view of a leaf Variable"
+            raise RuntimeError(f"{which} that requires grad is being used in an in-place operation")
+
+    def _set_history(self, value: Tensor) -> None:
+        """Take ``value``'s place in the graph (a constant ``value`` cuts this tensor's history).
+        A view also re-routes its base's history through the new values, as PyTorch does, else
+        the base's gradient would ignore the change."""
+        self.grad_fn, self._output_nr, self._requires_grad = value.grad_fn, value._output_nr, value.requires_grad
+        if self._view_of is not None:
+            base, write_back, args = self._view_of
+            base._set_history(write_back(base, self, *args))
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self._assign(self + other * alpha if alpha != 1 else self + other)
@@ -298,20 +321,17 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        with no_grad():
-            return self._assign(self.new_full(self.shape, value))
+        return self._assign(self.new_full(self.shape, value))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from .random import uniform_array
 
-        with no_grad():
-            return self._assign(Tensor(uniform_array(self.shape, a, b, self.dtype, self.device)))
+        return self._assign(Tensor(uniform_array(self.shape, a, b, self.dtype, self.device)))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         from .random import normal_array
 
-        with no_grad():
-            return self._assign(Tensor(normal_array(self.shape, mean, std, self.dtype, self.device)))
+        return self._assign(Tensor(normal_array(self.shape, mean, std, self.dtype, self.device)))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         from .ops.shape import index_put

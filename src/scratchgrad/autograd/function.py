@@ -98,11 +98,18 @@ class Function:
             def backward(ctx, grad):      # one gradient Tensor per output
                 return grad * ctx.output  # one gradient (or None) per forward argument
 
-    ``view = True`` on a subclass marks outputs that alias their first input's memory,
-    so that they share its version counter.
+    ``view = True`` on a subclass marks outputs that alias their first input's memory:
+    they share its version counter, and in-place changes to them reach the input's graph
+    through ``write_back``.
     """
 
     view = False
+
+    @staticmethod
+    def write_back(base: Any, value: Any, *args: Any) -> Any:
+        """For a view: ``base``'s new value, from differentiable ops, once the view holds ``value``;
+        ``args`` are the forward's arguments after the first."""
+        raise RuntimeError("in-place changes to the output of this view are not supported")
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
@@ -125,6 +132,7 @@ class Function:
         if cls.view and isinstance(args[0], Tensor):
             for out in outputs:
                 out._version = args[0]._version
+                out._view_of = (args[0], cls.write_back, args[1:])
         if is_grad_enabled() and any(ctx.needs_input_grad):
             _connect(ctx, args, outputs)
         else:

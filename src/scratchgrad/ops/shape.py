@@ -25,6 +25,10 @@ class Reshape(Function):
     def backward(ctx: Context, grad: Tensor) -> Any:
         return grad.reshape(ctx.input_shape), None
 
+    @staticmethod
+    def write_back(base: Tensor, value: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return value.reshape(base.shape)
+
 
 class Permute(Function):
     view = True
@@ -37,6 +41,10 @@ class Permute(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         return grad.permute(*np.argsort(ctx.dims).tolist()), None
+
+    @staticmethod
+    def write_back(base: Tensor, value: Tensor, dims: tuple[int, ...]) -> Tensor:
+        return value.permute(*np.argsort(dims).tolist())
 
 
 class Expand(Function):
@@ -163,7 +171,12 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         return Index.apply(x, index)
     out = Index.apply(x, index)
     out._version = x._version  # basic indexing is a view of x
+    out._view_of = (x, _index_write_back, (index,))
     return out
+
+
+def _index_write_back(base: Tensor, value: Tensor, index: Any) -> Tensor:
+    return IndexPut.apply(base, value, index)
 
 
 def index_put(x: Tensor, index: Any, values: Any) -> Tensor:
