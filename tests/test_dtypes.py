@@ -75,6 +75,18 @@ def test_binary_op_result_dtype_matches_torch(op: str, left: str) -> None:
     assert not _mismatches(check, left)
 
 
+@pytest.mark.parametrize("left", [name for name in TENSORS if name.startswith("tensor_")])
+def test_cat_and_stack_promote_like_torch(left: str) -> None:
+    def check(ta: Any, sa: Any, tb: Any, sb: Any) -> tuple[Any, Any] | None:
+        if not all(isinstance(t, torch.Tensor) and t.ndim == 1 for t in (ta, tb)):
+            return None
+        expected = (torch_dtype(torch.cat([ta, tb]).dtype), torch_dtype(torch.stack([ta, tb]).dtype))
+        actual = (scratchgrad.cat([sa, sb]).dtype, scratchgrad.stack([sa, sb]).dtype)
+        return None if actual == expected else (actual, expected)
+
+    assert not _mismatches(check, left)
+
+
 TENSOR_DATA = {
     "float": 1.5, "int": 3, "bool": True, "float_list": [1.0, 2.0], "mixed_list": [1, 2.5], "int_list": [[1, 2], [3, 4]],
     "bool_list": [True, False], "empty_list": [], "numpy_float64": np.array([1.0, 2.0]), "numpy_float32": np.ones(2, np.float32),

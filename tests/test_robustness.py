@@ -196,6 +196,8 @@ def test_cat_shape_mismatch_names_the_op_and_both_shapes() -> None:
         scratchgrad.cat([scratchgrad.randn(2, 3), scratchgrad.randn(2, 4)], 0)
     with pytest.raises(RuntimeError, match=names("cat", (2, 3), (3,))):
         scratchgrad.cat([scratchgrad.randn(2, 3), scratchgrad.randn(3)])
+    with pytest.raises(RuntimeError, match="cat: zero-dimensional"):
+        scratchgrad.cat([scratchgrad.tensor(1.0), scratchgrad.tensor(2.0)])
 
 
 def test_second_backward_without_retain_graph_raises_a_clear_error() -> None:

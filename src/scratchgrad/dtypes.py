@@ -42,6 +42,13 @@ def kind_rank(dtype: np.dtype) -> builtins.int:
     return 0 if dtype.kind == "b" else 1 if dtype.kind in "iu" else 2
 
 
+def promote_types(*dtype_list: np.dtype) -> np.dtype:
+    """PyTorch's promotion of tensor dtypes of equal standing (e.g. the inputs of ``cat``): the
+    highest kind decides, NumPy's rule picks within it, so int64 with float32 gives float32."""
+    top_kind = max(kind_rank(dt) for dt in dtype_list)
+    return np.result_type(*[dt for dt in dtype_list if kind_rank(dt) == top_kind])
+
+
 def _scalar_kind_rank(value: Any) -> builtins.int:
     if isinstance(value, (builtins.bool, np.bool_)):
         return 0

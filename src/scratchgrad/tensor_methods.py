@@ -46,7 +46,11 @@ def _clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = self if min is None else ew.maximum(self, min)
         return out if max is None else ew.minimum(out, max)
-    return ew.Clamp.apply(self, min, max)
+    x = self
+    for bound in (min, max):  # an integer tensor clamped to a float bound becomes float, as in PyTorch
+        if bound is not None:
+            x = x.to(ew.result_dtype(x, bound))
+    return ew.Clamp.apply(x, min, max)
 
 
 def _pow(self: Tensor, exponent: Any) -> Tensor:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from .elementwise import where
 
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
@@ -213,7 +214,18 @@ def var(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
 
 
 def std(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None) -> Tensor:
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _root(var(x, dim, unbiased, keepdim, correction=correction), 2)
+
+
+def _root(x: Tensor, p: float) -> Tensor:
+    """``x ** (1/p)`` for ``x >= 0``, with gradient 0 (not inf * 0 = nan) where ``x == 0``, as
+    PyTorch defines the gradients of ``std`` and ``norm`` there."""
+    at_zero = x.data == 0
+    if not at_zero.any():
+        return x.sqrt() if p == 2 else x ** (1.0 / p)
+    at_zero = Tensor(at_zero)
+    safe = where(at_zero, 1.0, x)
+    return where(at_zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
 
 
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
@@ -234,10 +246,10 @@ def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
 
 def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
     if p in ("fro", 2):
-        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+        return _root((x * x).sum(dim, keepdim=keepdim), 2)
     if p == math.inf:
         return amax(x.abs(), dim, keepdim)
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+    return _root((x.abs() ** p).sum(dim, keepdim=keepdim), p)
 
 
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001

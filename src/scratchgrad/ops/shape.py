@@ -7,6 +7,7 @@ import numpy as np
 
 from ..autograd.function import Context, Function
 from ..backend import to_device as array_to_device
+from ..dtypes import promote_types
 from ..tensor import Tensor
 
 
@@ -245,6 +246,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
+    if tensors[0].ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     dim = dim % tensors[0].ndim
     first = tensors[0].shape
     for position, t in enumerate(tensors):
@@ -253,7 +256,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"cat: sizes of tensors must match except in dimension {dim}; tensor 0 has shape {first}, "
                 f"tensor {position} has shape {t.shape}"
             )
-    dtype = np.result_type(*[t.dtype for t in tensors])
+    dtype = promote_types(*[t.dtype for t in tensors])
     return Cat.apply(dim, *[t.to(dtype) for t in tensors])
 
 
