@@ -115,6 +115,7 @@ OPS = [
     op("clamp_tensor", lambda lib, x, lo, hi: x.clamp(lo, hi), [(3, 4), (4,), None], [(3, 4), None, (3, 1)], [(3, 4), (3, 4), (3, 1)]),
     op("clone", lambda lib, x: x.clone() * 2, *UNARY),
     op("where", lambda lib, c, x, y: lib.where(c, x, y), [I([True, False, True]), (2, 3), (3,)], [I([[True], [False]]), (2, 3), 1.5], [I([[True, False]]), (), (2, 2)]),
+    op("where_scalars", lambda lib, c, x: lib.where(c, 1.5, -2.0) * x + lib.where(c, 1, 0), [I([True, False, True]), (3,)], [I([[True], [False]]), (2, 2)]),
     op("masked_fill", lambda lib, x, m: x.masked_fill(m, -2.0), [(2, 3), I([True, False, True])], [(3,), I([False, True, True])]),
     op("to_dtype", lambda lib, x: x.to(lib.float32) * x.to(lib.float64), *UNARY, fd=False),
     op("float_double", lambda lib, x: x.float().double() + x.double(), *UNARY, fd=False),

@@ -286,9 +286,12 @@ def true_divide(a: Any, b: Any) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of ``a`` where ``condition`` holds, else of ``b`` (broadcast)."""
-    a, b = operands(a, b)
-    condition = condition if isinstance(condition, Tensor) else Tensor(a.xp.asarray(condition))
-    return Where.apply(condition, a, b)
+    if not isinstance(condition, Tensor):
+        like = next((v for v in (a, b) if isinstance(v, Tensor)), None)
+        condition = Tensor(condition if like is None else like.xp.asarray(condition))
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars
+        a = Tensor(condition.xp.asarray(a, dtype=result_dtype(a, b)))
+    return Where.apply(condition, *operands(a, b))
 
 
 def erf(x: Tensor) -> Tensor:
