@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 import scratchgrad
-from scratchgrad import autograd
 
 torch = pytest.importorskip("torch")
 from parity import check_op  # noqa: E402
