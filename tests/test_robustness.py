@@ -285,8 +285,6 @@ def test_focal_loss_implementations_agree_at_extreme_logits() -> None:
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="nn/loss_functions.py: at x == 0 the subgradients of |x| (0) and max(-x, 0) (-1) "
-                   "in BCE-with-logits do not add up to the derivative (-1/2); reported to the lead")
 def test_bce_with_logits_gradient_at_zero_matches_torch() -> None:
     F = functional()
     x = scratchgrad.tensor([0.0, 0.0], requires_grad=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import random
 from ..ops.conv import Conv2d, ConvGeometry
-from ..ops.elementwise import LeakyReLU, erf, where
+from ..ops.elementwise import LeakyReLU, Softplus, erf, where
 from ..ops.pool import AvgPool2d, MaxPool2d, avg_pool_scale
 from ..ops.reduction import log_softmax, softmax
 from ..ops.shape import flatten, pad
@@ -230,9 +230,9 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
     scaled = input * beta
-    stable = (scaled.clamp(min=0.0) + (-scaled.abs()).exp().log1p()) / beta
-    return where(scaled > threshold, input, stable)
+    return where(scaled > threshold, input, Softplus.apply(scaled) / beta)
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.function import Context, Function
-from ..ops.elementwise import where
+from ..ops.elementwise import Softplus
 from ..ops.reduction import log_softmax
 from ..tensor import Tensor
 
@@ -119,16 +119,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy")
 
 
-def _log1p_exp_neg_abs(x: Tensor) -> Tensor:
-    return (-x.abs()).exp().log1p()
-
-
 def binary_cross_entropy_with_logits(
     input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean", pos_weight: Tensor | None = None
 ) -> Tensor:
-    """BCE on logits, as ``(1 - y) x + (1 + (w_pos - 1) y) (log(1 + e^-|x|) + max(-x, 0))``: never overflows."""
+    """BCE on logits, as ``(1 - y) x + (1 + (w_pos - 1) y) softplus(-x)``: never overflows."""
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    softplus_neg = _log1p_exp_neg_abs(input) + (-input).clamp(min=0.0)  # = log(1 + e^-x)
+    softplus_neg = Softplus.apply(-input)  # log(1 + e^-x)
     if pos_weight is None:
         loss = (1 - target) * input + softplus_neg
     else:

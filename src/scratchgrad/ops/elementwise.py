@@ -182,6 +182,20 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+class Softplus(Function):
+    """log(1 + e^x), computed as logaddexp(0, x): no overflow, and exact for large |x|."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor) -> Any:
+        ctx.save_for_backward(x)
+        return x.xp.logaddexp(x.dtype.type(0), x.data)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Any:
+        (x,) = ctx.saved_tensors
+        return grad * x.sigmoid()
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
