@@ -376,3 +376,17 @@ def test_non_scalar_backward_needs_a_gradient() -> None:
 def test_backward_on_a_tensor_without_grad_raises() -> None:
     with pytest.raises(RuntimeError, match="does not require grad"):
         scratchgrad.ones(2).sum().backward()
+
+
+def test_retain_grad_keeps_non_leaf_gradients_like_torch() -> None:
+    grads = []
+    for lib in (torch, scratchgrad):
+        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        h = x * 2
+        h.retain_grad()
+        assert h.retains_grad
+        ((h * h).sum() + h.sum()).backward(retain_graph=True)
+        (h.sum() * 3).backward()
+        grads.append((h.grad.detach().numpy(), x.grad.detach().numpy()))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])

@@ -370,3 +370,8 @@ def test_full_training_step_with_nn_modules_stays_float32() -> None:
         for key, value in state.items():
             if hasattr(value, "dtype") and value.dtype.kind == "f":
                 assert value.dtype == np.float32, f"optimizer state {key!r} is {value.dtype}"
+
+
+def test_broadcast_mismatch_names_the_op_and_both_shapes() -> None:
+    with pytest.raises(RuntimeError, match=r"Add.*\(2,3\).*\(4,\)"):
+        scratchgrad.ones(2, 3) + scratchgrad.ones(4)

@@ -9,6 +9,7 @@ methods (``fill_``, ``copy_``, ``normal_``, ...) under ``no_grad()`` to change v
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -139,6 +140,19 @@ class Tensor:
         self.grad_fn = None
         self._requires_grad = False
         return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()``."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        if not self.retains_grad:
+            self.grad_fn.retained.append((self._output_nr, weakref.ref(self)))
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and any(ref() is self for _, ref in self.grad_fn.retained)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad

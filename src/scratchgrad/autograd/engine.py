@@ -101,6 +101,8 @@ def run_backward(
         grads = buffers.pop(node, [None] * node.num_outputs)
         if inputs is not None:
             _capture_outputs(node, grads, inputs, captured)
+        elif node.retained:
+            _fill_retained_grads(node, grads, create_graph)
         if needed is None or node in needed:
             input_grads = _call_backward(node, grads, create_graph)
         else:
@@ -153,6 +155,16 @@ def _capture_outputs(node: Context, grads: list[Any], inputs: Sequence[Any], cap
     for tensor in inputs:
         if tensor.grad_fn is node and grads[tensor._output_nr] is not None:
             captured[id(tensor)] = grads[tensor._output_nr]
+
+
+def _fill_retained_grads(node: Context, grads: list[Any], create_graph: bool) -> None:
+    """``.grad`` of the non-leaf tensors that asked for it with ``retain_grad()``."""
+    for index, reference in node.retained:
+        tensor, grad = reference(), grads[index]
+        if tensor is None or grad is None:
+            continue
+        grad = grad if create_graph else grad.detach()
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
 def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, captured: dict[int, Any], create_graph: bool) -> None:

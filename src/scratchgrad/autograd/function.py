@@ -30,6 +30,7 @@ class Context:
         self.input_meta: list[Any] = []
         self.num_outputs = 1
         self.output_meta: list[Any] = []
+        self.retained: list[tuple[int, Any]] = []  # (output index, weakref) from Tensor.retain_grad
         self._saved: list[tuple[Any, Any]] | None = []
         self._keep_output = False
         self._output: tuple[Any, Any, int] | None = None
@@ -126,7 +127,10 @@ class Function:
         ctx = Context(cls)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
-            raw = cls.forward(ctx, *args, **kwargs)
+            try:
+                raw = cls.forward(ctx, *args, **kwargs)
+            except ValueError as error:  # NumPy's shape errors, named after the op that met them
+                raise RuntimeError(f"{cls.__name__}: {error}") from error
         is_tuple = isinstance(raw, tuple)
         outputs = tuple(_as_output_tensor(r) for r in (raw if is_tuple else (raw,)))
         if cls.view and isinstance(args[0], Tensor):
