@@ -10,6 +10,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from scratchgrad.lab.config import DEVICES, ENGINES as ENGINE_NAMES, ConfigError
+from scratchgrad.models import MODEL_NAMES
+
 EXIT_USAGE_OR_DATA_ERROR = 2
 
 
@@ -35,7 +38,157 @@ def run_augment_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_augment_preview]
+def _add_set(parser: argparse.ArgumentParser, what: str = "config") -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a {what} key; dotted keys address tables (optim.lr=0.01); repeatable")
+
+
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model from a config file, or resume a run",
+        description="Train CONFIG in a new run directory, or continue one with --resume RUN_DIR.")
+    parser.add_argument("config", nargs="?", help="TOML config file (see experiments/)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last saved state")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, help="same as --set engine=...")
+    parser.add_argument("--device", choices=DEVICES, help="same as --set device=...")
+    parser.add_argument("--out", help="run directory (default: runs/<name>)")
+    _add_set(parser)
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.config import load_config
+    from scratchgrad.lab.train import resume, train
+
+    overrides = [f"{key}={value}" for key in ("engine", "device") if (value := getattr(args, key))]
+    overrides += args.overrides
+    if args.resume:
+        if args.config or args.out or args.engine or args.device:
+            raise ConfigError("train --resume RUN_DIR takes no CONFIG, --out, --engine or --device: "
+                              "the run keeps its own (only --set epochs=N may extend it)")
+        return resume(args.resume, args.overrides)
+    if not args.config:
+        raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
+    return train(load_config(args.config, overrides), args.out)
+
+
+def add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep", help="run several configs, one process each",
+        description="Run each CONFIG (for each seed) in its own process under ROOT/<name>; "
+                    "running the same sweep again skips finished runs and resumes unfinished ones.")
+    parser.add_argument("configs", nargs="+", metavar="CONFIG")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED", help="run every config with each seed")
+    parser.add_argument("--root", default="runs", help="where the run directories go (default runs/)")
+    _add_set(parser, "config (every run's)")
+    parser.set_defaults(handler=run_sweep)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.sweep import plan, sweep
+
+    return sweep(plan(args.configs, args.root, args.seeds, args.overrides), args.jobs)
+
+
+def add_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="tabulate runs (Markdown) and plot their curves",
+        description="Write the study's Table 1 for RUN_DIRs (mean ± std over seeds) and a figure of their curves.")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("-o", "--output", default="report.md", help="Markdown file (the figure goes beside it)")
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.report import report
+
+    figure = report(args.runs, args.output)
+    print(f"wrote {args.output} and {figure}")
+    return 0
+
+
+def add_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="train a config on both engines side by side and compare the losses",
+        description="Both engines from the same initial weights (torch's) on the same batches, dropout off: "
+                    "the loss of every step on each and the largest gradient difference.")
+    parser.add_argument("config", help="TOML config file")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rtol", type=float, default=1e-4, help="largest relative loss difference accepted")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    _add_set(parser)
+    parser.set_defaults(handler=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.compare import compare
+    from scratchgrad.lab.config import load_config
+
+    return compare(load_config(args.config, args.overrides), args.steps, args.rtol, args.dtype)
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="train a small CNN on the shipped MNIST sample (a minute or two on a CPU)",
+        description="Train small_cnn on the MNIST sample shipped in the package with the scratch engine.")
+    parser.add_argument("--out", help="run directory (default: runs/demo)")
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.demo import demo
+
+    return demo(args.out)
+
+
+def add_summary(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "summary", help="print a model's layer table (shapes, parameters, FLOPs, memory)",
+        description="Build MODEL with scratchgrad.nn and print tools.summary for one input.")
+    parser.add_argument("model", choices=MODEL_NAMES)
+    parser.add_argument("--input", metavar="C,H,W", help="input shape without the batch (default: the model's)")
+    parser.add_argument("--num-classes", type=int, default=10)
+    _add_set(parser, "model option (e.g. width=0.5)")
+    parser.set_defaults(handler=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    import scratchgrad.nn as nn
+    from scratchgrad.lab.config import model_schema, parse_override
+    from scratchgrad.models import build_model, input_shape
+    from scratchgrad.tools import summary
+
+    channels, height, width = input_shape(args.model) if args.input is None else _shape(args.input)
+    options = {}
+    for text in args.overrides:
+        keys, value = parse_override(text)
+        schema = model_schema(args.model)
+        if len(keys) != 1 or keys[0] not in schema or keys[0] == "name":
+            raise ConfigError(f"--set {text}: {args.model} options are {', '.join(list(schema)[1:]) or 'none'}")
+        options[keys[0]] = schema[keys[0]].check(keys[0], value)
+    if height != width:
+        raise ConfigError(f"--input {args.input}: the models take square images (H = W)")
+    try:
+        model = build_model(args.model, nn, in_channels=channels, input_size=height, num_classes=args.num_classes,
+                            **options)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(summary(model, (1, channels, height, width)))
+    return 0
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        channels, height, width = (int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--input {text!r}: expected C,H,W, e.g. 3,32,32") from None
+    return channels, height, width
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_train, add_sweep, add_report, add_compare, add_demo, add_summary, add_augment_preview,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (DatasetNotFoundError, ChecksumError) as error:
+    except (DatasetNotFoundError, ChecksumError, ConfigError) as error:
         print(f"scratchgrad {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
 

@@ -1,0 +1,283 @@
+"""Run configs: defaults, then a TOML file, then ``--set key=value`` overrides.
+
+A config is a dict of top-level keys (``epochs``, ``batch_size``, ``seed``, ``engine``,
+``device``, ...) and tables (``[data]``, ``[model]``, ``[optim]``, ``[schedule]``,
+``[augment]``). The ``[model]`` table holds ``name`` and the options of that model
+(:func:`scratchgrad.models.model_options`), so which keys it accepts depends on the
+model. Every key is checked: an unknown key names the closest valid ones, a value of
+the wrong type or outside its choices names what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import DATASET_NAMES
+from ..models import MODEL_NAMES, model_options
+
+ENGINES = ("scratch", "torch")
+DEVICES = ("cpu", "cuda")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
+AUGMENT_PRESETS = ("none", "study", "study+jitter")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message says where, what and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its default (which also fixes its type) and what values it allows."""
+
+    default: Any
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None  # inclusive
+    below: float | None = None  # exclusive upper bound
+    positive: bool = False
+    item: type | None = None  # element type of a list
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` converted to this key's type; a ConfigError names what is allowed."""
+        value = _typed(name, value, self.default, self.item)
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{name} = {value!r} is not allowed; expected one of {', '.join(self.choices)}")
+        for number in value if isinstance(value, list) else [value]:
+            self._check_range(name, number)
+        return value
+
+    def _check_range(self, name: str, number: Any) -> None:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            return
+        if (self.minimum is not None and number < self.minimum) or (self.positive and not number > 0) \
+                or (self.below is not None and not number < self.below):
+            bounds = [f">= {self.minimum}"] if self.minimum is not None else []
+            bounds += ["> 0"] if self.positive else []
+            bounds += [f"< {self.below}"] if self.below is not None else []
+            raise ConfigError(f"{name} = {number!r} is out of range; expected a value {' and '.join(bounds)}")
+
+
+# [model] is filled in per model by model_schema(); its place here fixes the order of tables.
+SCHEMA: dict[str, Any] = {
+    "name": Key("", "run name (report rows, run folder); default: the config file's name"),
+    "epochs": Key(10, minimum=1),
+    "batch_size": Key(64, minimum=1),
+    "eval_batch_size": Key(500, "batch size of test-set evaluation", minimum=1),
+    "seed": Key(0, "seeds weights, dropout, data order and augmentation", minimum=0),
+    "engine": Key("scratch", choices=ENGINES),
+    "device": Key("cpu", choices=DEVICES),
+    "weights": Key("", "safetensors file of initial model weights; '' for random initialisation"),
+    "data": {
+        "dataset": Key("mnist-sample", choices=DATASET_NAMES),
+        "subset": Key(0, "train on a class-balanced subset of this many images; 0 for all", minimum=0),
+        "test_subset": Key(0, "evaluate on a class-balanced subset of the test split; 0 for all", minimum=0),
+        "root": Key("", "folder holding the dataset files; '' for the usual places"),
+    },
+    "model": {},
+    "optim": {
+        "name": Key("adam", choices=OPTIMIZERS),
+        "lr": Key(3e-4, positive=True),
+        "weight_decay": Key(1e-6, minimum=0),
+        "momentum": Key(0.9, "sgd only", minimum=0),
+        "nesterov": Key(False, "sgd only"),
+        "betas": Key([0.9, 0.999], "adam and adamw only", minimum=0, below=1, item=float),
+        "eps": Key(1e-8, "adam and adamw only", positive=True),
+    },
+    "schedule": {
+        "name": Key("none", choices=SCHEDULES),
+        "step_size": Key(30, "step: epochs between decays", minimum=1),
+        "gamma": Key(0.1, "step, multistep: decay factor", positive=True),
+        "milestones": Key([], "multistep: epochs at which to decay", minimum=1, item=int),
+        "eta_min": Key(0.0, "cosine: final learning rate", minimum=0),
+        "max_lr": Key(0.0, "onecycle: peak learning rate; 0 for 10 x optim.lr", minimum=0),
+    },
+    "augment": {
+        "preset": Key("none", "the study's augmentation; normalisation always applies", choices=AUGMENT_PRESETS),
+    },
+}
+
+
+def default_config() -> dict[str, Any]:
+    """Every key at its default."""
+    return _defaults(dict(SCHEMA, model=model_schema("c5l3")))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Defaults, updated by the TOML file at ``path``, then by ``overrides``.
+
+    Args:
+        path: a TOML config file, or None for the defaults alone.
+        overrides: ``"key=value"`` strings; dotted keys address tables
+            (``"optim.lr=0.01"``); values are TOML (``true``, ``[1, 2]``, ``"text"``),
+            and a bare word is a string (``engine=torch``).
+
+    Returns:
+        the resolved config: every key present, every value checked. ``name`` is the
+        file's stem when the file does not set one.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = read_toml(path)
+        raw.pop("run", None)  # what a run directory's config.toml records about the run
+        resolve(raw, f"config {path}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        _set(raw, keys, value, f"--set {text}")
+        resolve(raw, f"--set {text}")
+    config = resolve(raw, "config")
+    if not config["name"]:
+        config["name"] = Path(path).stem if path is not None else "run"
+    return config
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path}: not valid TOML: {error}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=0.01"`` -> (["optim", "lr"], 0.01)."""
+    key, sep, value = text.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not all(keys):
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. optim.lr=0.01")
+    try:
+        return keys, tomllib.loads(f"value = {value.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        return keys, value.strip()  # a bare word such as torch or mnist-sample
+
+
+def resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` checked against the schema and completed with defaults; ConfigError names ``source``."""
+    config = default_config()
+    model_name = raw.get("model", {}).get("name", "c5l3") if isinstance(raw.get("model"), dict) else "c5l3"
+    schema = dict(SCHEMA, model=model_schema(model_name if model_name in MODEL_NAMES else "c5l3"))
+    try:
+        _merge(config, raw, schema, [], valid_keys(schema))
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    config["model"] = {key: config["model"][key] for key in schema["model"]}
+    return config
+
+
+def model_schema(name: str) -> dict[str, Key]:
+    """The keys of the ``[model]`` table for model ``name``."""
+    options = {key: Key(default) for key, default in model_options(name).items()}
+    return {"name": Key("c5l3", choices=MODEL_NAMES), **options}
+
+
+def valid_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key name of ``schema`` (with the c5l3 model's keys by default)."""
+    schema = schema or dict(SCHEMA, model=model_schema("c5l3"))
+    names = []
+    for key, entry in schema.items():
+        names += valid_keys(entry, f"{prefix}{key}.") if isinstance(entry, dict) else [prefix + key]
+    return names
+
+
+def _merge(config: dict[str, Any], raw: dict[str, Any], schema: dict[str, Any], path: list[str],
+           everywhere: list[str]) -> None:
+    for key, value in raw.items():
+        name = ".".join(path + [key])
+        if key not in schema:
+            raise ConfigError(_unknown(name, schema, path, everywhere))
+        entry = schema[key]
+        if isinstance(entry, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name} must be a table of keys ({', '.join(entry)}), got {value!r}")
+            _merge(config[key], value, entry, path + [key], everywhere)
+        else:
+            config[key] = entry.check(name, value)
+
+
+def _unknown(name: str, schema: dict[str, Any], path: list[str], everywhere: list[str]) -> str:
+    prefix = "".join(part + "." for part in path)
+    here = [prefix + key + (".*" if isinstance(entry, dict) else "") for key, entry in schema.items()]
+    message = f"unknown key {name!r}; {_suggest(name, everywhere)}valid {f'[{path[0]}] ' if path else ''}keys: {', '.join(here)}"
+    owners = [model for model in MODEL_NAMES if path == ["model"] and name[6:] in model_options(model)]
+    return message + (f" ({name} is an option of {', '.join(owners)} only)" if owners else "")
+
+
+def _suggest(name: str, everywhere: list[str]) -> str:
+    """'did you mean ...? ' with the keys of ``everywhere`` closest to ``name``, whole or by last part."""
+    leaf = name.rsplit(".", 1)[-1]
+    close_leaves = difflib.get_close_matches(leaf, [key.rsplit(".", 1)[-1] for key in everywhere], cutoff=0.75)
+    close = difflib.get_close_matches(name, everywhere, n=3, cutoff=0.6)
+    close += [key for key in everywhere if key.rsplit(".", 1)[-1] in close_leaves and key not in close]
+    return f"did you mean {' or '.join(close[:3])}? " if close else ""
+
+
+def _typed(name: str, value: Any, default: Any, item: type | None) -> Any:
+    kind = type(default)
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(_is(v, item) for v in value):
+            raise ConfigError(f"{name} = {value!r} has the wrong type; expected a list of {item.__name__}")
+        return [item(v) for v in value]
+    if not _is(value, kind):
+        raise ConfigError(f"{name} = {value!r} has the wrong type; expected {_kind_name(kind)}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{name} = {value!r} is not allowed; expected a finite number")
+    return kind(value)
+
+
+def _is(value: Any, kind: type | None) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _kind_name(kind: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
+
+
+def _set(raw: dict[str, Any], keys: list[str], value: Any, source: str) -> None:
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: {'.'.join(keys[:depth + 1])} is a value, not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+def _defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: _defaults(entry) if isinstance(entry, dict) else copy.deepcopy(entry.default)
+            for key, entry in schema.items()}
+
+
+def dump_toml(config: dict[str, Any]) -> str:
+    """``config`` as TOML: top-level values first, then one ``[table]`` per nested dict.
+
+    Handles what configs hold: strings, bools, ints, finite floats, lists of those, and
+    one level of tables.
+    """
+    lines = [f"{key} = {_toml_value(value)}" for key, value in config.items() if not isinstance(value, dict)]
+    for table, values in config.items():
+        if isinstance(values, dict):
+            lines += ["", f"[{table}]"] + [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # repr round-trips floats exactly
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"dump_toml: cannot write a {type(value).__name__} ({value!r})")

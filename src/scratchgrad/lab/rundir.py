@@ -1,0 +1,137 @@
+"""A run directory: the resolved config, metrics, weights, training state, curves and a log.
+
+    config.toml         the resolved config, plus a [run] table (versions, git commit)
+    metrics.csv         one row per finished epoch (METRICS columns)
+    last.safetensors    model weights after the latest epoch
+    best.safetensors    model weights of the epoch with the best test accuracy
+    state.safetensors   everything a resume needs (model, optimizer, scheduler, epoch, RNGs)
+    curves.png          losses and accuracies per epoch
+    log.txt             what the run printed
+
+Every file but the log is written atomically (a temporary file, fsync, ``os.replace``),
+so a run killed at any moment leaves each file either old or new, never torn.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+from scratchgrad import serialization
+from scratchgrad.serialization import _write_atomic
+
+from .config import ConfigError, dump_toml, read_toml
+
+METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+CONFIG, METRICS_FILE, STATE, LAST, BEST = "config.toml", "metrics.csv", "state.safetensors", "last.safetensors", "best.safetensors"
+CURVES, LOG = "curves.png", "log.txt"
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file."""
+    _write_atomic(os.fspath(path), [data.encode() if isinstance(data, str) else data])
+
+
+class RunDir:
+    """The files of one run, in folder ``path``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def exists(self) -> bool:
+        """Whether a run was started here (its config was written)."""
+        return self.file(CONFIG).is_file()
+
+    # ------------------------------------------------------------------ config
+    def write_config(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.file(CONFIG), dump_toml({**config, "run": run_info}))
+
+    def read_config(self) -> dict[str, Any]:
+        """The config as written (with its [run] table)."""
+        if not self.exists():
+            raise ConfigError(f"{self.path}: not a run directory (no {CONFIG})")
+        return read_toml(self.file(CONFIG))
+
+    # ----------------------------------------------------------------- metrics
+    def read_metrics(self) -> list[dict[str, float]]:
+        """The rows of metrics.csv (epoch as int, the rest as float); [] when there are none."""
+        try:
+            with open(self.file(METRICS_FILE), newline="") as stream:
+                return [{key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
+                        for row in csv.DictReader(stream)]
+        except FileNotFoundError:
+            return []
+
+    def finished_epochs(self) -> int:
+        """How many epochs metrics.csv records."""
+        rows = self.read_metrics()
+        return rows[-1]["epoch"] if rows else 0
+
+    def write_metrics(self, rows: list[dict[str, float]]) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, METRICS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: repr(row[key]) for key in METRICS})  # repr keeps every digit
+        write_atomic(self.file(METRICS_FILE), out.getvalue())
+
+    # ------------------------------------------------------------- checkpoints
+    def save(self, name: str, obj: dict[str, Any]) -> None:
+        """Save a (nested) dict of NumPy arrays and numbers as safetensors, atomically."""
+        serialization.save(obj, self.file(name))
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """What :meth:`save` wrote (tensors as scratchgrad Tensors), or None when absent."""
+        path = self.file(name)
+        return serialization.load(path) if path.is_file() else None
+
+    # --------------------------------------------------------------------- log
+    def log(self, message: str, echo: Any = print) -> None:
+        """Append a time-stamped line to log.txt and echo it (``echo=None`` for the file only)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.file(LOG), "a") as stream:
+            stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        if echo is not None:
+            echo(message)
+
+
+def run_info(versions: dict[str, str]) -> dict[str, Any]:
+    """What config.toml records about the run besides its config."""
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
+            "command": " ".join(["scratchgrad", *sys.argv[1:]]), **versions}
+
+
+def git_commit() -> str:
+    """The commit of the scratchgrad checkout (``+dirty`` with local changes), or "unknown"."""
+    source = Path(serialization.__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def unique_dir(base: str | Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... : the first that holds no run yet."""
+    base = Path(base)
+    candidate, number = base, 1
+    while RunDir(candidate).exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate

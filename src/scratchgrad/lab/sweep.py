@@ -1,0 +1,111 @@
+"""``scratchgrad sweep``: several runs, one process each, so that one failure loses nothing else.
+
+Each config (times each seed) gets the run directory ``ROOT/<name>`` (``ROOT/<name>-seed<N>``
+with ``--seeds``). Running the same sweep again skips finished runs and resumes
+unfinished ones. A child's console output goes to ``console.txt`` in its run directory.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, load_config
+from .report import duration, markdown_table, run_result
+from .rundir import RunDir
+from .trainer import EXIT_DIVERGED, EXIT_INTERRUPTED
+
+CONSOLE = "console.txt"
+
+
+@dataclass
+class Job:
+    """One run of a sweep and, once it ran, how it ended."""
+
+    config: Path
+    out: Path
+    epochs: int
+    overrides: list[str] = field(default_factory=list)
+    status: str = "pending"
+
+
+def plan(configs: list[str | Path], root: str | Path = "runs", seeds: list[int] | None = None,
+         overrides: list[str] | tuple[str, ...] = ()) -> list[Job]:
+    """The jobs of a sweep; every config is checked first, so a typo fails before anything runs."""
+    jobs = []
+    for path in configs:
+        for seed in seeds if seeds else [None]:
+            settings = [*overrides, *([f"seed={seed}"] if seed is not None else [])]
+            config = load_config(path, settings)
+            name = config["name"] + (f"-seed{seed}" if seed is not None else "")
+            jobs.append(Job(Path(path), Path(root) / name, config["epochs"], settings))
+    outs = [job.out for job in jobs]
+    duplicates = sorted({str(out) for out in outs if outs.count(out) > 1})
+    if duplicates:
+        raise ConfigError(f"sweep: several configs would share the run directory {duplicates[0]}; "
+                         "give them different names (the `name` key or the file name)")
+    return jobs
+
+
+def sweep(jobs: list[Job], workers: int = 1, echo: Any = print) -> int:
+    """Run ``jobs``, ``workers`` at a time; print a summary table; 0 when every run finished."""
+    if workers < 1:
+        raise ConfigError(f"--jobs: expected an int >= 1, got {workers}")
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for future in [pool.submit(_run, job, stop, echo) for job in jobs]:
+            future.result()
+    except KeyboardInterrupt:  # the children got the Ctrl-C too and save resumable states
+        stop.set()
+        echo("sweep interrupted: waiting for the running runs to save their state; run the same sweep to resume")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    echo(summary(jobs))
+    return 0 if all(job.status in ("finished", "already finished") for job in jobs) else 1
+
+
+def _run(job: Job, stop: threading.Event, echo: Any) -> None:
+    if stop.is_set():
+        job.status = "not started"
+        return
+    run = RunDir(job.out)
+    if run.exists() and run.finished_epochs() >= job.epochs:
+        job.status = "already finished"
+        return
+    if run.exists():
+        command = ["train", "--resume", str(job.out), "--set", f"epochs={job.epochs}"]
+        what = "resuming"
+    else:
+        command = ["train", str(job.config), "--out", str(job.out), *_set_flags(job.overrides)]
+        what = "starting"
+    echo(f"{what} {job.out}")
+    job.out.mkdir(parents=True, exist_ok=True)
+    with open(job.out / CONSOLE, "a") as console:
+        code = subprocess.run([sys.executable, "-m", "scratchgrad.lab.cli", *command],
+                              stdout=console, stderr=subprocess.STDOUT).returncode
+    job.status = {0: "finished", EXIT_DIVERGED: "diverged (loss not finite)",
+                  EXIT_INTERRUPTED: "interrupted"}.get(code, f"failed (exit {code})")
+    echo(f"{job.out}: {job.status}" + ("" if code == 0 else f"; see {job.out / CONSOLE}"))
+
+
+def _set_flags(overrides: list[str]) -> list[str]:
+    return [flag for override in overrides for flag in ("--set", override)]
+
+
+def summary(jobs: list[Job]) -> str:
+    """A Markdown table: each run's status and results so far."""
+    header = ["run", "status", "epochs", "best test acc", "epoch of best", "final test acc", "wall time"]
+    rows = []
+    for job in jobs:
+        result = run_result(RunDir(job.out)) if RunDir(job.out).exists() else None
+        if result is None:
+            rows.append([str(job.out), job.status, "0", "–", "–", "–", "–"])
+            continue
+        rows.append([str(job.out), job.status, f"{result.epochs}/{result.planned}", f"{100 * result.best_acc:.2f}",
+                     str(result.best_epoch), f"{100 * result.final_acc:.2f}", duration(result.seconds)])
+    return markdown_table(header, rows)

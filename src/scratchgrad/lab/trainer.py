@@ -1,0 +1,258 @@
+"""The training loop: one loop for both engines, resumable at any step.
+
+After every epoch the loop evaluates on the test split (eval mode, no_grad), saves the
+weights, then the training state with the metrics so far — the commit point — and then
+rewrites metrics.csv from it. A run killed before the commit resumes from the previous
+epoch, so on the scratch engine a resumed run repeats an uninterrupted one exactly. Ctrl-C stops after the current step and saves a mid-epoch state; a
+non-finite loss stops the run, names the epoch and step, and keeps the last good
+checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from scratchgrad import serialization
+
+from .build import make_data, make_model, make_optimizer, make_scheduler
+from .config import ConfigError
+from .engines import make_engine
+from .plots import plot_curves
+from .rundir import BEST, CURVES, LAST, STATE, RunDir
+
+EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C: the run stopped between two steps."""
+
+
+@dataclass
+class Progress:
+    """Where the run is: finished epochs, steps done in the next one, and its running sums."""
+
+    epoch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    best_acc: float = -1.0
+    best_epoch: int = 0
+
+
+class Trainer:
+    """Train ``config``'s model, writing everything to ``run``.
+
+    Args:
+        config: a resolved config (see :mod:`.config`).
+        run: the run directory.
+        echo: where messages go besides log.txt.
+    """
+
+    def __init__(self, config: dict[str, Any], run: RunDir, echo: Any = None):
+        self.config, self.run = config, run
+        self.echo = echo or _echo
+        self.engine = make_engine(config["engine"], config["device"])
+        self.engine.manual_seed(config["seed"])
+        self.data = make_data(config)
+        self.model = make_model(config, self.engine, self.data.shape)
+        if config["weights"]:
+            self._load_weights(_read_weights(config["weights"]), f"weights = {config['weights']!r}")
+        self.optimizer = make_optimizer(config, self.engine, self.model.parameters())
+        self.scheduler, self.per_batch = make_scheduler(config, self.engine, self.optimizer, len(self.data.train))
+        self.progress = Progress()
+        self.rows: list[dict[str, float]] = []
+
+    def resume(self) -> None:
+        """Continue from the run directory's saved state (a fresh start when there is none)."""
+        state = self.run.load(STATE)
+        if state is None:
+            self.run.write_metrics([])
+            return
+        self._load_weights(state["model"], f"{self.run.file(STATE)}")
+        self.optimizer.load_state_dict(self.engine.restore(state["optimizer"]))
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.engine.set_rng_state(self.engine.restore(state["rng"]))
+        self.progress = Progress(**state["progress"])
+        self.rows = list(state["metrics"])
+        self.run.write_metrics(self.rows)  # a run killed just after its commit lacks the last row
+
+    def fit(self) -> int:
+        """Train until ``epochs``; returns the exit status (EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED)."""
+        epochs = self.config["epochs"]
+        with _stop_on_sigint(self.echo) as stop:
+            try:
+                while self.progress.epoch < epochs:
+                    if stop.is_set():
+                        raise Interrupted
+                    self._end_epoch(self._train_epoch(stop))
+            except Diverged as error:
+                good = self.progress.epoch
+                where = f"the checkpoint of epoch {good} is kept" if good else "no epoch finished, no checkpoint"
+                self.run.log(f"stopped: {error}; {where} in {self.run.path}", self.echo)
+                return EXIT_DIVERGED
+            except Interrupted:
+                self._save_state()
+                self.run.log(f"interrupted at epoch {self.progress.epoch + 1}, step {self.progress.step}; "
+                             f"state saved: scratchgrad train --resume {self.run.path}", self.echo)
+                return EXIT_INTERRUPTED
+        best = self.progress
+        self.run.log(f"done: best test acc {100 * best.best_acc:.2f}% at epoch {best.best_epoch}", self.echo)
+        return EXIT_OK
+
+    # ----------------------------------------------------------------- epochs
+    def _train_epoch(self, stop: threading.Event) -> dict[str, float]:
+        progress, epoch = self.progress, self.progress.epoch + 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.data.train.set_epoch(progress.epoch)  # the loader counts epochs from 0
+        self.model.train()
+        start = time.perf_counter()
+        batches = _bar(self.data.train, f"epoch {epoch}/{self.config['epochs']}")
+        for step, (images, labels) in enumerate(batches):
+            if step < progress.step:
+                continue  # trained before the run was interrupted
+            loss, correct = self._train_step(images, labels, epoch, step + 1)
+            progress.loss_sum += loss * len(labels)
+            progress.correct += correct
+            progress.seen += len(labels)
+            progress.step = step + 1
+            if stop.is_set():
+                progress.seconds += time.perf_counter() - start
+                raise Interrupted
+        test_loss, test_acc = self.evaluate()
+        return {"epoch": epoch, "train_loss": progress.loss_sum / progress.seen,
+                "train_acc": progress.correct / progress.seen, "test_loss": test_loss, "test_acc": test_acc,
+                "lr": lr, "seconds": progress.seconds + time.perf_counter() - start}
+
+    def _train_step(self, images: Any, labels: Any, epoch: int, step: int) -> tuple[float, int]:
+        logits = self.model(self.engine.tensor(images))
+        loss = self.engine.cross_entropy(logits, self.engine.tensor(labels))
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise Diverged(f"loss is {value} at epoch {epoch}, step {step} of {len(self.data.train)}")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
+        return value, int((self.engine.numpy(logits).argmax(1) == labels).sum())
+
+    def evaluate(self) -> tuple[float, float]:
+        """(mean loss, accuracy) on the test split, in eval mode under no_grad."""
+        self.model.eval()
+        loss_sum, correct, seen = 0.0, 0, 0
+        self.data.test.set_epoch(0)
+        with self.engine.no_grad():
+            for images, labels in self.data.test:
+                logits = self.model(self.engine.tensor(images))
+                loss_sum += float(self.engine.cross_entropy(logits, self.engine.tensor(labels)).item()) * len(labels)
+                correct += int((self.engine.numpy(logits).argmax(1) == labels).sum())
+                seen += len(labels)
+        self.model.train()
+        return loss_sum / seen, correct / seen
+
+    def _end_epoch(self, row: dict[str, float]) -> None:
+        """Record the epoch: weights, then the state (the commit point), then metrics.csv and the plot."""
+        progress = self.progress
+        self.rows.append(row)
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+        weights = self.engine.export(self.model.state_dict())
+        self.run.save(LAST, weights)
+        if row["test_acc"] > progress.best_acc:
+            progress.best_acc, progress.best_epoch = row["test_acc"], row["epoch"]
+            self.run.save(BEST, weights)
+        self.progress = Progress(epoch=row["epoch"], best_acc=progress.best_acc, best_epoch=progress.best_epoch)
+        self._save_state()
+        self.run.write_metrics(self.rows)
+        self.run.log(_describe(row, self.config["epochs"]), self.echo)
+        try:
+            plot_curves(self.rows, self.run.file(CURVES), title=self.config["name"])
+        except ImportError as error:
+            self.run.log(f"no {CURVES}: {error}", echo=None)
+
+    # ------------------------------------------------------------- checkpoints
+    def _save_state(self) -> None:
+        engine = self.engine
+        self.run.save(STATE, {
+            "model": engine.export(self.model.state_dict()),
+            "optimizer": engine.export(self.optimizer.state_dict()),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": engine.export(engine.rng_state()),
+            "progress": asdict(self.progress),
+            "metrics": self.rows,
+        })
+
+    def _load_weights(self, weights: dict[str, Any], source: str) -> None:
+        try:
+            self.model.load_state_dict(self.engine.restore(weights))
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ConfigError(f"{source}: these weights do not fit model {self.config['model']['name']}: "
+                              f"{error}") from None
+
+
+def _read_weights(path: str) -> dict[str, Any]:
+    try:
+        return serialization.load(path)
+    except FileNotFoundError:
+        raise ConfigError(f"weights = {path!r}: no such file") from None
+
+
+def _describe(row: dict[str, float], epochs: int) -> str:
+    return (f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
+            f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:.2f}%  lr {row['lr']:.3g}  "
+            f"{row['seconds']:.1f} s")
+
+
+def _echo(message: str) -> None:
+    """Print without breaking a progress bar."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(message, flush=True)
+    else:
+        tqdm.write(message, file=sys.stdout)
+
+
+def _bar(batches: Iterable[Any], description: str) -> Iterator[Any]:
+    """``batches`` with a progress bar when stderr is a terminal and tqdm is installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iter(batches)
+    return iter(tqdm(batches, desc=description, leave=False, dynamic_ncols=True,
+                     disable=not sys.stderr.isatty(), unit="batch"))
+
+
+@contextlib.contextmanager
+def _stop_on_sigint(echo: Any) -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C (the loop stops after its step); a second one aborts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        echo("Ctrl-C: saving a resumable state after this step (press again to abort at once)")
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
