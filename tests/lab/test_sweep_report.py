@@ -1,6 +1,7 @@
 """``sweep`` runs configs one process each; ``report`` turns run directories into a table and a figure."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from scratchgrad.lab.cli import main
@@ -81,3 +82,11 @@ def test_report_of_nothing_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "empty"), str(tmp_path / "absent"), "-o", str(tmp_path / "r.md")]) == 2
     captured = capsys.readouterr()
     assert "skipped" in captured.out and "none of the given runs has a finished epoch" in captured.err
+
+
+def test_report_without_matplotlib_still_writes_the_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    run = fake_run(tmp_path, 0, [0.5, 0.6])
+    assert main(["report", str(run), "-o", str(tmp_path / "r.md")]) == 0
+    assert "no figure" in capsys.readouterr().out
+    assert len(table((tmp_path / "r.md").read_text())) == 1 and not (tmp_path / "r.png").exists()

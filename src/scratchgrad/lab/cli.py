@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from scratchgrad.lab.config import DEVICES, ENGINES as ENGINE_NAMES, ConfigError
+from scratchgrad.lab.trainer import EXIT_INTERRUPTED
 from scratchgrad.models import MODEL_NAMES
 
 EXIT_USAGE_OR_DATA_ERROR = 2
@@ -104,7 +105,7 @@ def run_report(args: argparse.Namespace) -> int:
     from scratchgrad.lab.report import report
 
     figure = report(args.runs, args.output)
-    print(f"wrote {args.output} and {figure}")
+    print(f"wrote {args.output}" + (f" and {figure}" if figure else ""))
     return 0
 
 
@@ -210,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetNotFoundError, ChecksumError, ConfigError) as error:
         print(f"scratchgrad {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
+    except KeyboardInterrupt:  # a second Ctrl-C during training, or one outside it
+        print(f"scratchgrad {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -160,14 +160,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """``raw`` checked against the schema and completed with defaults; ConfigError names ``source``."""
-    config = default_config()
-    model_name = raw.get("model", {}).get("name", "c5l3") if isinstance(raw.get("model"), dict) else "c5l3"
-    schema = dict(SCHEMA, model=model_schema(model_name if model_name in MODEL_NAMES else "c5l3"))
+    model = raw.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    schema = dict(SCHEMA, model=model_schema(name if name in MODEL_NAMES else "c5l3"))
+    config = _defaults(schema)
     try:
         _merge(config, raw, schema, [], valid_keys(schema))
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    config["model"] = {key: config["model"][key] for key in schema["model"]}
     return config
 
 

@@ -46,8 +46,11 @@ def run_result(run: RunDir) -> RunResult | None:
                      best["epoch"], rows[-1]["test_acc"], sum(row["seconds"] for row in rows))
 
 
-def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any = print) -> Path:
-    """Write the Markdown table to ``out`` and the figure beside it (same name, ``.png``); returns the figure's path."""
+def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any = print) -> Path | None:
+    """Write the Markdown table to ``out`` and the figure beside it (same name, ``.png``).
+
+    Returns the figure's path, or None when matplotlib is not installed (the table is written anyway).
+    """
     results = []
     for path in paths:
         result = run_result(RunDir(path))
@@ -60,13 +63,17 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
     groups = _group(results)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure = out.with_suffix(".png")
-    plot_runs([(_label(result, len(group)), result.rows) for group in groups for result in group], figure,
-              title="test loss and accuracy per epoch")
-    lines = ["# Results", "", markdown_table(HEADER, [_row(group) for group in groups]), "",
-             f"![test curves]({figure.name})", "",
-             "Best test accuracy is picked over epochs on the test set (no validation split), as in the study; "
-             "mean ± std where a setting ran with several seeds.", ""]
+    figure: Path | None = out.with_suffix(".png")
+    try:
+        plot_runs([(_label(result, len(group)), result.rows) for group in groups for result in group], figure,
+                  title="test loss and accuracy per epoch")
+    except ImportError as error:
+        echo(f"no figure: {error} (pip install 'scratchgrad[plot]')")
+        figure = None
+    lines = ["# Results", "", markdown_table(HEADER, [_row(group) for group in groups]), ""]
+    lines += [f"![test curves]({figure.name})", ""] if figure else []
+    lines += ["Best test accuracy is picked over epochs on the test set (no validation split), as in the study; "
+              "mean ± std where a setting ran with several seeds.", ""]
     write_atomic(out, "\n".join(lines))
     return figure
 

@@ -15,9 +15,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from tqdm import tqdm
 
 from scratchgrad import serialization
 
@@ -120,18 +122,20 @@ class Trainer:
         self.data.train.set_epoch(progress.epoch)  # the loader counts epochs from 0
         self.model.train()
         start = time.perf_counter()
-        batches = _bar(self.data.train, f"epoch {epoch}/{self.config['epochs']}")
-        for step, (images, labels) in enumerate(batches):
-            if step < progress.step:
-                continue  # trained before the run was interrupted
-            loss, correct = self._train_step(images, labels, epoch, step + 1)
-            progress.loss_sum += loss * len(labels)
-            progress.correct += correct
-            progress.seen += len(labels)
-            progress.step = step + 1
-            if stop.is_set():
-                progress.seconds += time.perf_counter() - start
-                raise Interrupted
+        with tqdm(self.data.train, desc=f"epoch {epoch}/{self.config['epochs']}", unit="batch", leave=False,
+                  dynamic_ncols=True, disable=not sys.stderr.isatty()) as bar:
+            for step, (images, labels) in enumerate(bar):
+                if step < progress.step:
+                    continue  # trained before the run was interrupted
+                loss, correct = self._train_step(images, labels, epoch, step + 1)
+                progress.loss_sum += loss * len(labels)
+                progress.correct += correct
+                progress.seen += len(labels)
+                progress.step = step + 1
+                bar.set_postfix_str(f"loss {progress.loss_sum / progress.seen:.4f}", refresh=False)
+                if stop.is_set():
+                    progress.seconds += time.perf_counter() - start
+                    raise Interrupted
         test_loss, test_acc = self.evaluate()
         return {"epoch": epoch, "train_loss": progress.loss_sum / progress.seen,
                 "train_acc": progress.correct / progress.seen, "test_loss": test_loss, "test_acc": test_acc,
@@ -182,7 +186,7 @@ class Trainer:
         try:
             plot_curves(self.rows, self.run.file(CURVES), title=self.config["name"])
         except ImportError as error:
-            self.run.log(f"no {CURVES}: {error}", echo=None)
+            self.run.log(f"no {CURVES}: {error} (pip install 'scratchgrad[plot]')", echo=None)
 
     # ------------------------------------------------------------- checkpoints
     def _save_state(self) -> None:
@@ -218,23 +222,7 @@ def _describe(row: dict[str, float], epochs: int) -> str:
 
 
 def _echo(message: str) -> None:
-    """Print without breaking a progress bar."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        print(message, flush=True)
-    else:
-        tqdm.write(message, file=sys.stdout)
-
-
-def _bar(batches: Iterable[Any], description: str) -> Iterator[Any]:
-    """``batches`` with a progress bar when stderr is a terminal and tqdm is installed."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iter(batches)
-    return iter(tqdm(batches, desc=description, leave=False, dynamic_ncols=True,
-                     disable=not sys.stderr.isatty(), unit="batch"))
+    tqdm.write(message, file=sys.stdout)  # keeps a progress bar intact
 
 
 @contextlib.contextmanager
