@@ -10,6 +10,7 @@ from typing import Any
 from .. import random
 from ..ops.conv import Conv2d, ConvGeometry
 from ..ops.elementwise import LeakyReLU, Softplus, erf, where
+from ..ops.norm import BatchNorm
 from ..ops.pool import AvgPool2d, MaxPool2d, avg_pool_scale
 from ..ops.reduction import log_softmax, softmax
 from ..ops.shape import flatten, pad
@@ -149,28 +150,18 @@ def batch_norm(
     """
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got shape {input.shape}")
-    dims = (0,) + tuple(range(2, input.ndim))
-    stats_shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     if training:
         count = input.numel() // input.shape[1]
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape {input.shape}")
-        mean = input.mean(dims, keepdim=True)
-        centered = input - mean
-        var = (centered * centered).mean(dims, keepdim=True)
+        out, mean, var = BatchNorm.apply(input, weight, bias, None, None, eps)
         if running_mean is not None and running_var is not None:
             _update_running_stats(running_mean, running_var, mean, var, count, momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are required when training=False")
-        mean, var = running_mean.reshape(stats_shape), running_var.reshape(stats_shape)
-        centered = input - mean
-    out = centered / (var + eps).sqrt()
-    if weight is not None:
-        out = out * weight.reshape(stats_shape)
-    if bias is not None:
-        out = out + bias.reshape(stats_shape)
-    return out
+        return out
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+    stats = (s.data.astype(input.dtype, copy=False) for s in (running_mean, running_var))
+    return BatchNorm.apply(input, weight, bias, *stats, eps)[0]
 
 
 def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, count: int, momentum: float) -> None:

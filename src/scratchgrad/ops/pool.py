@@ -2,9 +2,12 @@
 
 Both are built on one idea: a pooling window is a set of kernel taps, and tap (i, j) reads
 a strided slice of the padded input (``ConvGeometry.window``). Forward reduces over taps;
-backward adds each tap's share back with one strided add per tap (never ``np.add.at``).
-The scatter and gather Functions are each other's gradient, so pooling is differentiable
-to any order.
+backward adds each tap's share back with one strided add per tap (never ``np.add.at``), or
+writes it when windows do not overlap (stride >= kernel). The scatter and gather Functions
+are each other's gradient, so pooling is differentiable to any order.
+
+New arrays take the memory layout of the input (``empty_like``/``zeros_like`` with a shape),
+so that batch-last conv outputs (see ``conv.py``) stay batch-last through pooling.
 """
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from .conv import ConvGeometry
 
 
 def _padded(x: Any, geometry: ConvGeometry, fill: float) -> Any:
-    (ph, pw) = geometry.padding
+    (ph, pw), (n, c, h, w) = geometry.padding, x.shape
     if not (ph or pw):
         return x
-    return get_array_module(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    out = get_array_module(x).full_like(x, fill, shape=(n, c, h + 2 * ph, w + 2 * pw))
+    out[:, :, ph : ph + h, pw : pw + w] = x
+    return out
 
 
 def _taps(geometry: ConvGeometry) -> list[tuple[int, tuple[slice, slice]]]:
@@ -28,13 +33,22 @@ def _taps(geometry: ConvGeometry) -> list[tuple[int, tuple[slice, slice]]]:
     return [(i * kw + j, geometry.window(i, j)) for i in range(kh) for j in range(kw)]
 
 
-def _scatter(values: Any, weight_of_tap: Any, shape: tuple[int, ...], geometry: ConvGeometry) -> Any:
-    """Sum ``values * weight_of_tap(k)`` back onto the input positions each tap k read."""
+def _windows_overlap(geometry: ConvGeometry) -> bool:
+    return geometry.dilation != (1, 1) or any(s < k for s, k in zip(geometry.stride, geometry.kernel_hw))
+
+
+def _scatter(values: Any, weight_of_tap: Any, shape: tuple[int, ...], geometry: ConvGeometry, like: Any) -> Any:
+    """Sum ``values * weight_of_tap(k)`` back onto the input positions each tap k read; the
+    result has ``like``'s memory layout."""
     xp = get_array_module(values)
     hp, wp = geometry.padded_hw
-    out = xp.zeros(shape[:2] + (hp, wp), dtype=values.dtype)
+    out = xp.zeros_like(like, dtype=values.dtype, shape=shape[:2] + (hp, wp))
+    overlap = _windows_overlap(geometry)
     for tap, (rows, columns) in _taps(geometry):
-        out[:, :, rows, columns] += values * weight_of_tap(tap)
+        if overlap:
+            out[:, :, rows, columns] += values * weight_of_tap(tap)
+        else:
+            xp.multiply(values, weight_of_tap(tap), out=out[:, :, rows, columns])
     (ph, pw) = geometry.padding
     return out[:, :, ph : hp - ph, pw : wp - pw]
 
@@ -42,56 +56,116 @@ def _scatter(values: Any, weight_of_tap: Any, shape: tuple[int, ...], geometry: 
 def _gather(x: Any, weight_of_tap: Any, geometry: ConvGeometry) -> Any:
     """Sum over taps of ``x[tap window] * weight_of_tap(k)`` (the adjoint of ``_scatter``)."""
     padded = _padded(x, geometry, 0.0)
-    return sum(padded[:, :, rows, columns] * weight_of_tap(tap) for tap, (rows, columns) in _taps(geometry))
+    total = None
+    for tap, (rows, columns) in _taps(geometry):
+        term = padded[:, :, rows, columns] * weight_of_tap(tap)
+        total = term if total is None else get_array_module(x).add(total, term, out=total)
+    return total
+
+
+def _tiles_input(geometry: ConvGeometry) -> bool:
+    """Windows that tile the input without overlap or gaps (the usual 2x2, stride 2 pooling)."""
+    return geometry.kernel_hw == geometry.stride and geometry.padding == (0, 0) and geometry.dilation == (1, 1)
+
+
+def _blocks(x: Any, geometry: ConvGeometry) -> Any:
+    """(N, C, H, W) -> a (N, C, Hout, kh, Wout, kw) view of the windows (rows and columns past the last window dropped)."""
+    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.output_hw
+    return x[:, :, : oh * kh, : ow * kw].reshape(x.shape[:2] + (oh, kh, ow, kw))
+
+
+class TapSelection:
+    """Which input position each output of a max-pool took: the index of its kernel tap."""
+
+    def __init__(self, taps: Any, geometry: ConvGeometry):
+        self.taps, self.geometry = taps, geometry
+
+    def scatter(self, values: Any, shape: tuple[int, ...]) -> Any:
+        return _scatter(values, lambda tap: self.taps == tap, shape, self.geometry, like=self.taps)
+
+    def gather(self, x: Any) -> Any:
+        return _gather(x, lambda tap: self.taps == tap, self.geometry)
+
+
+class BlockSelection:
+    """For windows that tile the input: a mask of the taken positions, shaped like ``_blocks``."""
+
+    def __init__(self, x: Any, out: Any, geometry: ConvGeometry):
+        xp = get_array_module(x)
+        mask = _blocks(x, geometry) == out[:, :, :, None, :, None]  # every maximal tap
+        kh, kw = geometry.kernel_hw
+        taken = mask[:, :, :, 0, :, 0].copy(order="K")
+        for i, j in [(i, j) for i in range(kh) for j in range(kw)][1:]:
+            tap = mask[:, :, :, i, :, j]
+            xp.greater(tap, taken, out=tap)  # a tap counts only if no earlier one was maximal: the first max wins, as in PyTorch
+            xp.logical_or(taken, tap, out=taken)
+        self.mask, self.geometry, self.like = mask, geometry, x
+
+    def scatter(self, values: Any, shape: tuple[int, ...]) -> Any:
+        out = get_array_module(values).zeros_like(self.like, dtype=values.dtype, shape=shape)
+        get_array_module(values).multiply(values[:, :, :, None, :, None], self.mask, out=_blocks(out, self.geometry))
+        return out
+
+    def gather(self, x: Any) -> Any:
+        return (_blocks(x, self.geometry) * self.mask).sum(axis=(3, 5))
 
 
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, geometry: ConvGeometry) -> Any:
+        ctx.input_shape, ctx.geometry = x.shape, geometry
+        if _tiles_input(geometry):  # the selection is worked out in backward, from the input and the output
+            ctx.save_for_backward(x)
+            ctx.save_output()
+            return _blocks(x.data, geometry).max(axis=(3, 5))
         xp = x.xp
         padded = _padded(x.data, geometry, -xp.inf)
         taps = _taps(geometry)
         rows, columns = taps[0][1]
-        best = padded[:, :, rows, columns].copy()
-        best_tap = xp.zeros(best.shape, dtype=xp.int16)
+        best = padded[:, :, rows, columns].copy(order="K")
+        best_tap = xp.zeros_like(best, dtype=xp.int8 if len(taps) < 128 else xp.int32)
         for tap, (rows, columns) in taps[1:]:
             candidate = padded[:, :, rows, columns]
             better = candidate > best  # strict: the first maximal tap wins, as in PyTorch
             xp.copyto(best, candidate, where=better)
-            best_tap[better] = tap
-        ctx.meta = (x.shape, geometry, best_tap)
+            xp.copyto(best_tap, tap, where=better)
+        ctx.selection = TapSelection(best_tap, geometry)
         return best
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
-        return TapScatter.apply(grad, *ctx.meta), None
+        if _tiles_input(ctx.geometry):
+            (x,) = ctx.saved_tensors
+            selection = BlockSelection(x.data, ctx.output.data, ctx.geometry)
+        else:
+            selection = ctx.selection
+        return SelectScatter.apply(grad, ctx.input_shape, selection), None
 
 
-class TapScatter(Function):
-    """Each value goes back to the input position of its selected tap."""
-
-    @staticmethod
-    def forward(ctx: Context, values: Tensor, shape: tuple[int, ...], geometry: ConvGeometry, taps: Any) -> Any:
-        ctx.meta = (geometry, taps)
-        return _scatter(values.data, lambda tap: taps == tap, shape, geometry)
-
-    @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> Any:
-        return TapGather.apply(grad, *ctx.meta), None, None, None
-
-
-class TapGather(Function):
-    """For each output position, the input value at its selected tap."""
+class SelectScatter(Function):
+    """Each value goes back to the input position its output took."""
 
     @staticmethod
-    def forward(ctx: Context, x: Tensor, geometry: ConvGeometry, taps: Any) -> Any:
-        ctx.meta = (x.shape, geometry, taps)
-        return _gather(x.data, lambda tap: taps == tap, geometry)
+    def forward(ctx: Context, values: Tensor, shape: tuple[int, ...], selection: Any) -> Any:
+        ctx.selection = selection
+        return selection.scatter(values.data, shape)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
-        shape, geometry, taps = ctx.meta
-        return TapScatter.apply(grad, shape, geometry, taps), None, None
+        return SelectGather.apply(grad, ctx.selection), None, None
+
+
+class SelectGather(Function):
+    """For each output position, the input value at the position it took."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, selection: Any) -> Any:
+        ctx.shape, ctx.selection = x.shape, selection
+        return selection.gather(x.data)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Any:
+        return SelectScatter.apply(grad, ctx.shape, ctx.selection), None
 
 
 class AvgPool2d(Function):
@@ -112,7 +186,7 @@ class AvgPoolScatter(Function):
     @staticmethod
     def forward(ctx: Context, values: Tensor, shape: tuple[int, ...], geometry: ConvGeometry, scale: Any) -> Any:
         ctx.meta = (geometry, scale)
-        return _scatter(values.data * scale, lambda tap: 1, shape, geometry)
+        return _scatter(values.data * scale, lambda tap: 1, shape, geometry, like=values.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

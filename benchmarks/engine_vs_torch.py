@@ -1,0 +1,292 @@
+"""Engine speed: one training step of the study's CNNs, scratchgrad against PyTorch, on the CPU.
+
+    python benchmarks/engine_vs_torch.py                      # every workload, 7 timed steps each
+    python benchmarks/engine_vs_torch.py --quick              # under a minute: 2 steps, no memory probes
+    python benchmarks/engine_vs_torch.py --workloads small_cnn,c5l3_bn_28 --steps 9
+
+A step is forward + cross-entropy + backward + Adam, in float32. Both engines get the same
+weights, the same batch and the same threads (all cores); after one warm-up step each their
+steps alternate (A B A B ...) so that the drift of a shared machine hits both, and the table
+gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
+Linear layers (forward, input gradient except for the first layer, weight gradient), so an
+engine that does fewer multiplies (Winograd) can exceed the NumPy matmul rate measured in the
+same run.
+
+Peak memory is the peak resident set size (``VmHWM`` in /proc/self/status) of a fresh subprocess
+per engine and workload, which imports only that engine, builds the model and runs the steps;
+"step" memory subtracts the resident size measured just before the first step (interpreter,
+libraries, model and optimizer), i.e. what the training step itself needs at its peak.
+
+The scratchgrad breakdown times one extra step with every ``Function``'s forward and backward
+wrapped by an exclusive timer (a nested Function's time counts once, for the innermost), by
+op family; "autograd + python" is the rest of the step: the graph walk, tensor bookkeeping and
+module calls.
+
+Writes ``benchmarks/results/engine_vs_torch.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results" / "engine_vs_torch.json"
+WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
+    "c5l3_bn_32": ("c5l3", {"batchnorm": True, "in_channels": 3, "input_size": 32}, (64, 3, 32, 32)),
+    "c5l3_bn_28": ("c5l3", {"batchnorm": True, "in_channels": 1, "input_size": 28}, (64, 1, 28, 28)),
+    "resnet18": ("resnet18", {"in_channels": 3, "input_size": 32}, (64, 3, 32, 32)),
+    "small_cnn": ("small_cnn", {"in_channels": 1, "input_size": 28}, (128, 1, 28, 28)),
+}
+TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
+
+
+# ------------------------------------------------------------------ the two engines
+def engine_module(engine: str) -> Any:
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        return torch
+    import scratchgrad
+
+    return scratchgrad
+
+
+def build(engine: str, workload: str, seed: int = 0) -> tuple[Any, Callable[[], Any], Any]:
+    """The model of ``workload`` on ``engine``, a function running one training step, and its optimizer."""
+    from scratchgrad.models import build_model
+
+    lib = engine_module(engine)
+    name, options, shape = WORKLOADS[workload]
+    model = build_model(name, lib.nn, **options)
+    rng = np.random.default_rng(seed)
+    x = lib.tensor(rng.standard_normal(shape, dtype=np.float32))
+    y = lib.tensor(rng.integers(0, 10, shape[0]))
+    optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> Any:
+        optimizer.zero_grad()
+        loss = lib.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return model, step, optimizer
+
+
+def paired_models(workload: str) -> tuple[Callable[[], Any], Callable[[], Any], Any]:
+    """Both engines' training steps (the scratchgrad model holds the torch model's weights) and scratchgrad's optimizer."""
+    import scratchgrad
+
+    torch_model, torch_step, _ = build("torch", workload)
+    scratch_model, scratch_step, optimizer = build("scratch", workload)
+    scratch_model.load_state_dict({k: scratchgrad.tensor(v.detach().numpy().copy()) for k, v in torch_model.state_dict().items()})
+    return torch_step, scratch_step, optimizer
+
+
+def training_flops(workload: str) -> float:
+    """Multiply-adds x 2 of a training step by direct convolution: 3 products per layer but
+    no input gradient for the first one."""
+    import torch
+
+    from scratchgrad.models import build_model
+
+    name, options, shape = WORKLOADS[workload]
+    model = build_model(name, torch.nn, **options)
+    forward = []
+
+    def count(module: Any, inputs: Any, output: Any) -> None:
+        if isinstance(module, torch.nn.Conv2d):
+            forward.append(2 * output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1])
+        elif isinstance(module, torch.nn.Linear):
+            forward.append(2 * output.numel() * module.in_features)
+
+    for module in model.modules():
+        module.register_forward_hook(count)
+    with torch.no_grad():
+        model(torch.zeros(shape))
+    return 3 * sum(forward) - forward[0]
+
+
+def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
+    """NumPy float32 matrix product, GFLOP/s (best of ``repeats``)."""
+    a, b = (np.random.default_rng(i).standard_normal((size, size), dtype=np.float32) for i in range(2))
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ measurements
+def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list[float]]:
+    """One warm-up step each, then ``count`` timed steps of each engine, alternating."""
+    for step in steps.values():
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(count):
+        for name, step in steps.items():
+            times[name].append(_timed(step))
+    return times
+
+
+def breakdown(step: Callable[[], Any], optimizer: Any) -> dict[str, float]:
+    """Seconds per op family in one scratchgrad step (exclusive times; see the module docstring)."""
+    from scratchgrad.autograd.function import Function
+
+    totals: dict[str, float] = defaultdict(float)
+    stack: list[list[Any]] = []  # per open call: [child seconds, inside a backward]
+
+    def timed(fn: Callable[..., Any], family: str, backward: bool) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            in_backward = backward or bool(stack and stack[-1][1])
+            stack.append([0.0, in_backward])
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                key = family if family == "optimizer" else f"{family} {'bwd' if in_backward else 'fwd'}"
+                totals[key] += elapsed - stack.pop()[0]
+                if stack:
+                    stack[-1][0] += elapsed
+        return wrapper
+
+    patched = []
+    for cls in _subclasses(Function):
+        for phase in ("forward", "backward"):
+            if phase in vars(cls):
+                patched.append((cls, phase, vars(cls)[phase]))
+                setattr(cls, phase, staticmethod(timed(getattr(cls, phase), _family(cls), phase == "backward")))
+    optimizer_step = optimizer.step
+    optimizer.step = timed(optimizer_step, "optimizer", False)
+    try:
+        total = _timed(step)
+    finally:
+        for cls, phase, original in patched:
+            setattr(cls, phase, original)
+        optimizer.step = optimizer_step
+    result = dict(sorted(totals.items(), key=lambda item: -item[1]))
+    result["autograd + python"] = total - sum(totals.values())
+    result["total"] = total
+    return result
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub] + _subclasses(sub)
+    return found
+
+
+def _family(cls: type) -> str:
+    module = cls.__module__.rsplit(".", 1)[-1]
+    return {"conv": "conv", "pool": "pool", "norm": "batchnorm", "loss_functions": "loss", "matmul": "matmul"}.get(module, module)
+
+
+def probe_memory(engine: str, workload: str, steps: int) -> dict[str, float]:
+    """Run in a fresh interpreter: peak RSS of ``steps`` training steps and RSS before them."""
+    command = [sys.executable, __file__, "--probe", engine, workload, "--steps", str(steps)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _probe(engine: str, workload: str, steps: int) -> None:
+    _, step, _ = build(engine, workload)
+    before = _status_mb("VmRSS")
+    for _ in range(steps):
+        step()
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"peak_mb": peak, "before_steps_mb": before, "step_mb": peak - before}))
+
+
+def _status_mb(field: str) -> float:
+    """VmRSS (resident now) or VmHWM (peak resident) of this process. Unlike getrusage's
+    ru_maxrss, VmHWM does not inherit the parent's peak across fork and exec."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+# ------------------------------------------------------------------ report
+def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[str, Any]:
+    rate = matmul_rate()
+    report: dict[str, Any] = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "numpy_matmul_gflops": rate, "steps": steps, "targets": TARGETS, "workloads": {},
+    }
+    for workload in workloads:
+        torch_step, scratch_step, optimizer = paired_models(workload)
+        times = alternate({"torch": torch_step, "scratchgrad": scratch_step}, steps)
+        batch, flops = WORKLOADS[workload][2][0], training_flops(workload)
+        entry: dict[str, Any] = {"batch": batch, "gflop_per_step": flops / 1e9, "step_times": times}
+        for engine, values in times.items():
+            median = statistics.median(values)
+            entry[engine] = {"step_s": median, "images_per_s": batch / median, "gflops": flops / median / 1e9}
+        entry["step_ratio"] = entry["scratchgrad"]["step_s"] / entry["torch"]["step_s"]
+        entry["matmul_fraction"] = entry["scratchgrad"]["gflops"] / rate
+        if profile:
+            entry["scratchgrad_breakdown_s"] = breakdown(scratch_step, optimizer)
+        del torch_step, scratch_step, optimizer
+        if memory:
+            for engine in ("torch", "scratchgrad"):
+                entry[engine]["memory"] = probe_memory("scratch" if engine == "scratchgrad" else "torch", workload, 2)
+            entry["memory_ratio"] = entry["scratchgrad"]["memory"]["peak_mb"] / entry["torch"]["memory"]["peak_mb"]
+        report["workloads"][workload] = entry
+        print_workload(workload, entry, rate)
+    return report
+
+
+def print_workload(name: str, entry: dict[str, Any], rate: float) -> None:
+    t, s = entry["torch"], entry["scratchgrad"]
+    memory = ""
+    if "memory" in t:
+        tm, sm = t["memory"], s["memory"]
+        memory = f" | peak MB torch {tm['peak_mb']:.0f} (step {tm['step_mb']:.0f}) scratch {sm['peak_mb']:.0f} (step {sm['step_mb']:.0f}) x{entry['memory_ratio']:.2f}"
+    print(
+        f"{name:11s} batch {entry['batch']:3d} {entry['gflop_per_step']:6.1f} GFLOP | s/step torch {t['step_s']:.3f} scratch {s['step_s']:.3f} "
+        f"ratio {entry['step_ratio']:.2f} | img/s {t['images_per_s']:6.0f} {s['images_per_s']:6.0f} | GFLOP/s {t['gflops']:5.0f} {s['gflops']:5.0f} "
+        f"({entry['matmul_fraction']:.0%} of matmul {rate:.0f}){memory}",
+        flush=True,
+    )
+    if "scratchgrad_breakdown_s" in entry:
+        parts = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in entry["scratchgrad_breakdown_s"].items())
+        print(f"{'':11s} scratchgrad ms: {parts}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {', '.join(WORKLOADS)}")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per engine (default 7, 2 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="2 steps, no memory probes, no breakdown")
+    parser.add_argument("--probe", nargs=2, metavar=("ENGINE", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    steps = args.steps or (2 if args.quick else 7)
+    if args.probe:
+        return _probe(*args.probe, steps)
+    workloads = [w for w in args.workloads.split(",") if w]
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
+    report = run(workloads, steps, memory=not args.quick, profile=not args.quick)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

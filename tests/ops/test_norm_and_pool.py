@@ -1,0 +1,108 @@
+"""The fused BatchNorm primitive and the max-pool kernels against PyTorch, first and second order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parity import assert_close, check_op, torch
+
+import scratchgrad
+import scratchgrad.nn.functional as SF
+
+TF = torch.nn.functional
+rng = np.random.default_rng(3)
+
+
+def F(lib):
+    return TF if lib is torch else SF
+
+
+def const(lib, values, like):
+    return lib.tensor(np.asarray(values)).to(like.dtype)
+
+
+def first_derivative(lib, y, inputs):
+    return lib.autograd.grad((y * y.tanh()).sum(), inputs, create_graph=True)
+
+
+def batch_last(lib, x):
+    """The same values as ``x``, stored batch-last (as conv outputs are)."""
+    return x.permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2)
+
+
+running_mean, running_var = rng.standard_normal(3), rng.uniform(0.5, 2.0, 3)
+BATCH_NORM_CASES = {
+    "train_4d": (lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, training=True), [(4, 3, 2, 3), (3,), (3,)]),
+    "train_4d_offset": (  # a large mean: the variance must not come from E[x^2] - E[x]^2
+        lambda lib, x, w, b: F(lib).batch_norm(x + 100.0, None, None, w, b, training=True), [(4, 3, 2, 3), (3,), (3,)],
+    ),
+    "train_batch_last": (
+        lambda lib, x, w, b: F(lib).batch_norm(batch_last(lib, x), None, None, w, b, training=True), [(4, 3, 2, 3), (3,), (3,)],
+    ),
+    "train_2d": (lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, training=True), [(5, 3), (3,), (3,)]),
+    "train_3d_no_affine": (lambda lib, x: F(lib).batch_norm(x, None, None, training=True, eps=1e-3), [(3, 2, 4)]),
+    "eval_4d": (
+        lambda lib, x, w, b: F(lib).batch_norm(x, const(lib, running_mean, x), const(lib, running_var, x), w, b),
+        [(2, 3, 2, 2), (3,), (3,)],
+    ),
+    "eval_no_affine": (
+        lambda lib, x: F(lib).batch_norm(x, const(lib, running_mean, x), const(lib, running_var, x)), [(2, 3, 4)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BATCH_NORM_CASES))
+def test_batch_norm_matches_torch_and_finite_differences(name):
+    fn, inputs = BATCH_NORM_CASES[name]
+    check_op(fn, inputs)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_second_derivatives_match_torch(training):
+    def fn(lib, x, w, b):
+        mean, var = (None, None) if training else (const(lib, running_mean, x), const(lib, running_var, x))
+        return first_derivative(lib, F(lib).batch_norm(x, mean, var, w, b, training=training), [x, w, b])
+
+    check_op(fn, [(4, 3, 2, 2), (3,), (3,)], fd=False)
+
+
+def test_batch_norm_running_statistics_and_dtype():
+    x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32) * 3 + 1
+    t_mean, t_var = torch.zeros(3), torch.ones(3)
+    s_mean, s_var = scratchgrad.zeros(3), scratchgrad.ones(3)
+    for _ in range(2):
+        t_out = TF.batch_norm(torch.tensor(x), t_mean, t_var, training=True, momentum=0.2)
+        s_out = SF.batch_norm(scratchgrad.tensor(x), s_mean, s_var, training=True, momentum=0.2)
+    assert s_out.dtype == s_mean.dtype == s_var.dtype == np.float32
+    for s, t in ((s_out, t_out), (s_mean, t_mean), (s_var, t_var)):
+        assert_close(s, t, 1e-5, 1e-5)
+
+
+tied = np.round(rng.uniform(-1, 1, (2, 3, 6, 7)) * 2) / 2  # many equal values in a window
+MAX_POOL_CASES = {
+    "blocks": (lambda lib, x: F(lib).max_pool2d(x, 2), [(2, 3, 6, 6)], {}),
+    "blocks_odd_floor": (lambda lib, x: F(lib).max_pool2d(x, 2), [(2, 3, 7, 5)], {}),
+    "blocks_3x2": (lambda lib, x: F(lib).max_pool2d(x, (3, 2)), [(1, 2, 7, 6)], {}),
+    "blocks_batch_last": (lambda lib, x: F(lib).max_pool2d(batch_last(lib, x), 2), [(3, 2, 4, 6)], {}),
+    "blocks_ties": (lambda lib, x: F(lib).max_pool2d(x, 2), [tied], {"fd": False}),
+    "blocks_relu_zeros": (lambda lib, x: F(lib).max_pool2d(F(lib).relu(x), 2), [(2, 3, 6, 6)], {"fd": False}),
+    "overlapping_ties": (lambda lib, x: F(lib).max_pool2d(x, 3, stride=2, padding=1), [tied], {"fd": False}),
+    "stride_gt_kernel": (lambda lib, x: F(lib).max_pool2d(x, 2, stride=3), [(1, 2, 8, 7)], {}),
+}
+
+
+@pytest.mark.parametrize("name", list(MAX_POOL_CASES))
+def test_max_pool_matches_torch(name):
+    fn, inputs, options = MAX_POOL_CASES[name]
+    check_op(fn, inputs, **options)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1)])
+def test_max_pool_second_derivatives_match_torch(kernel, stride, padding):
+    check_op(
+        lambda lib, x: first_derivative(lib, F(lib).max_pool2d(x * x, kernel, stride, padding), [x]), [(2, 2, 6, 5)], fd=False
+    )
+
+
+def test_avg_pool_second_derivatives_match_torch():
+    check_op(lambda lib, x: first_derivative(lib, F(lib).avg_pool2d(x * x, 2), [x]), [(2, 2, 4, 5)], fd=False)
