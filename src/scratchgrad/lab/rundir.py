@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -108,7 +109,7 @@ class RunDir:
 def run_info(versions: dict[str, str]) -> dict[str, Any]:
     """What config.toml records about the run besides its config."""
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
-            "command": " ".join(["scratchgrad", *sys.argv[1:]]), **versions}
+            "command": shlex.join(sys.argv), **versions}
 
 
 def git_commit() -> str:
