@@ -1,9 +1,13 @@
 """The training loop: one loop for both engines, resumable at any step.
 
 After every epoch the loop evaluates on the test split (eval mode, no_grad), saves the
-weights, then the training state with the metrics so far — the commit point — and then
-rewrites metrics.csv from it. A run killed before the commit resumes from the previous
-epoch, so on the scratch engine a resumed run repeats an uninterrupted one exactly. Ctrl-C stops after the current step and saves a mid-epoch state; a
+weights, then the training state — the commit point — and then rewrites metrics.csv
+from it. The state holds the model, optimizer, scheduler, progress (epoch, step within
+it, running sums), the metrics so far and the engine's random state (scratchgrad's
+default generator, or torch's CPU and CUDA generators); the data needs none, as the
+batches of epoch e depend only on (seed, e). A run killed before a commit resumes from
+the previous one, so on the scratch engine a resumed run repeats an uninterrupted one
+exactly. Ctrl-C stops after the current step and commits a mid-epoch state; a
 non-finite loss stops the run, names the epoch and step, and keeps the last good
 checkpoint.
 """
