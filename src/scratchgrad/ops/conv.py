@@ -24,7 +24,8 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
-from . import winograd
+from . import winograd, workspace
+from .threads import for_channel_blocks
 
 WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too thin for the transforms to pay off
 
@@ -90,15 +91,20 @@ class Im2colKernel:
     def columns(self, x: Any) -> Any:
         """(C, H, W, N) -> (G, C/G * kh * kw, Hout * Wout * N): each column is one receptive field."""
         g = self.geometry
-        c, n = x.shape[0], x.shape[3]
+        xp, c, n = get_array_module(x), x.shape[0], x.shape[3]
         if self.pointwise:
             return x.reshape(g.groups, c // g.groups, -1)
         padded = _pad_hw(x, g.padding)
         (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
-        cols = get_array_module(x).empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, i, j] = padded[:, g.window(i, j)[0], g.window(i, j)[1]]
+        cols = workspace.take(xp, (c, kh, kw, oh, ow, n), x.dtype)
+
+        def gather(block: slice) -> None:
+            for i in range(kh):
+                for j in range(kw):
+                    rows, columns = g.window(i, j)
+                    cols[block, i, j] = padded[block, rows, columns]
+
+        for_channel_blocks(xp, c, cols[:1].nbytes, gather)
         return cols.reshape(g.groups, (c // g.groups) * kh * kw, oh * ow * n)
 
     def columns_adjoint(self, cols: Any, input_shape: tuple[int, ...]) -> Any:
@@ -108,12 +114,16 @@ class Im2colKernel:
         if self.pointwise:
             return cols.reshape(input_shape)
         (kh, kw), (oh, ow), (ph, pw) = g.kernel_hw, g.output_hw, g.padding
-        cols = cols.reshape(c, kh, kw, oh, ow, n)
-        x = get_array_module(cols).zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = g.window(i, j)
-                x[:, rows, columns] += cols[:, i, j]
+        xp, cols = get_array_module(cols), cols.reshape(c, kh, kw, oh, ow, n)
+        x = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
+
+        def scatter(block: slice) -> None:
+            for i in range(kh):
+                for j in range(kw):
+                    rows, columns = g.window(i, j)
+                    x[block, rows, columns] += cols[block, i, j]
+
+        for_channel_blocks(xp, c, x[:1].nbytes, scatter)
         return x[:, ph : ph + h, pw : pw + w]
 
     def _gemm_of_output(self, y: Any) -> Any:
@@ -122,18 +132,28 @@ class Im2colKernel:
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
         cols = self.columns(x)
-        self.kept_columns = cols if keep_input else None
         out = _grouped_weight(w, self.geometry.groups) @ cols
+        if keep_input:
+            self.kept_columns = cols
+        else:
+            workspace.give(cols)
         return out.reshape((w.shape[0],) + self.geometry.output_hw + (x.shape[3],))
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
-        cols = _grouped_weight(w, self.geometry.groups).transpose(0, 2, 1) @ self._gemm_of_output(grad_y)
-        return self.columns_adjoint(cols, (w.shape[1] * self.geometry.groups,) + self.geometry.input_hw + (grad_y.shape[3],))
+        w_t, gy = _grouped_weight(w, self.geometry.groups).transpose(0, 2, 1), self._gemm_of_output(grad_y)
+        shape = (w.shape[1] * self.geometry.groups,) + self.geometry.input_hw + (grad_y.shape[3],)
+        if self.pointwise:  # the columns are the gradient itself
+            return self.columns_adjoint(w_t @ gy, shape)
+        cols = _matmul(w_t, gy)
+        grad_x = self.columns_adjoint(cols, shape)
+        workspace.give(cols)
+        return grad_x
 
     def weight_grad(self, x: Any, grad_y: Any) -> Any:
         cols, self.kept_columns = self.kept_columns, None
         cols = self.columns(x) if cols is None else cols
         gw = self._gemm_of_output(grad_y) @ cols.transpose(0, 2, 1)
+        workspace.give(cols)
         return gw.reshape((grad_y.shape[0], x.shape[0] // self.geometry.groups) + self.geometry.kernel_hw)
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
@@ -163,26 +183,47 @@ class WinogradKernel:
         return winograd.input_transform(x, self.geometry.padding, *self.tiles)
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
-        v = self._v(x)
-        self.transformed_input = v if keep_input else None
-        return winograd.output_transform(self._u(w) @ v, w.shape[0], *self.tiles, self.geometry.output_hw)
+        v, u = self._v(x), self._u(w)
+        m = _matmul(u, v)
+        y = winograd.output_transform(m, w.shape[0], *self.tiles, self.geometry.output_hw)
+        workspace.give(m)
+        if keep_input:
+            self.transformed_input = v
+        else:
+            workspace.give(v)
+        return y
 
     def input_grad(self, grad_y: Any, w: Any, dm: Any = None) -> Any:
-        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if dm is None else dm
-        dv = self._u(w).transpose(0, 2, 1) @ dm
+        own_dm = dm is None
+        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if own_dm else dm
+        dv = _matmul(self._u(w).transpose(0, 2, 1), dm)
         shape = (w.shape[1],) + self.geometry.input_hw + (grad_y.shape[3],)
-        return winograd.input_transform_adjoint(dv, shape, self.geometry.padding, *self.tiles)
+        grad_x = winograd.input_transform_adjoint(dv, shape, self.geometry.padding, *self.tiles)
+        workspace.give(dv, *([dm] if own_dm else []))
+        return grad_x
 
     def weight_grad(self, x: Any, grad_y: Any, dm: Any = None) -> Any:
-        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if dm is None else dm
+        own_dm = dm is None
+        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if own_dm else dm
         v, self.transformed_input = self.transformed_input, None
         v = self._v(x) if v is None else v
-        return winograd.filter_transform_adjoint(dm @ v.transpose(0, 2, 1))
+        grad_w = winograd.filter_transform_adjoint(dm @ v.transpose(0, 2, 1))
+        workspace.give(v, *([dm] if own_dm else []))
+        return grad_w
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
         dm = winograd.output_transform_adjoint(grad_y, *self.tiles)
         grad_x = None if w is None else self.input_grad(grad_y, w, dm)
-        return grad_x, (None if x is None else self.weight_grad(x, grad_y, dm))
+        grad_w = None if x is None else self.weight_grad(x, grad_y, dm)
+        workspace.give(dm)
+        return grad_x, grad_w
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` (stacks of matrices) into a workspace buffer."""
+    xp = get_array_module(a)
+    out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
+    return xp.matmul(a, b, out=out)
 
 
 def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | WinogradKernel:

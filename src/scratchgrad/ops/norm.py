@@ -1,9 +1,10 @@
 """Batch normalization as one primitive: statistics, normalization and affine map in a few passes.
 
 Composed from elementwise ops, a training-mode BatchNorm costs some fifteen passes over its
-input forward and backward; here it is about four forward and seven backward. Every array is
-handled as a (C, M) matrix of channel rows, which is a free view of batch-last conv outputs
-(see ``conv.py``); other layouts are copied once.
+input forward and backward, each with a full-size temporary. Here every array is handled as a
+(C, M) matrix of channel rows (a free view of batch-last conv outputs, see ``conv.py``; other
+layouts are copied once), a block of channels at a time on all cores, so that the few
+temporaries stay in cache.
 
 The output is ``x * scale + shift`` per channel with ``scale = weight / sqrt(var + eps)``
 and ``shift = bias - mean * scale``, as PyTorch's CPU kernel computes it. The first-order
@@ -18,6 +19,7 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .threads import for_channel_blocks
 
 
 def channel_rows(x: Any) -> tuple[Any, tuple[int, ...]]:
@@ -34,12 +36,6 @@ def from_channel_rows(rows: Any, shape: tuple[int, ...], order: tuple[int, ...])
     return rows.reshape(tuple(shape[axis] for axis in order)).transpose(xp.argsort(order).tolist())
 
 
-def _affine(rows: Any, scale: Any, shift: Any) -> Any:
-    out = rows * scale[:, None]
-    out += shift[:, None]
-    return out
-
-
 class BatchNorm(Function):
     """(N, C, *) -> same: normalize each channel with the batch's statistics (``mean``/``var``
     None) or with given ones, then scale by ``weight`` and shift by ``bias`` (each may be None).
@@ -51,18 +47,27 @@ class BatchNorm(Function):
     def forward(ctx: Context, x: Tensor, weight: Any, bias: Any, mean: Any, var: Any, eps: float) -> Any:
         xp, dtype = x.xp, x.dtype
         rows, order = channel_rows(x.data)
-        batch_stats = mean is None
+        channels, batch_stats = rows.shape[0], mean is None
         if batch_stats:
-            mean = rows.mean(axis=1)
-            centered = rows - mean[:, None]
-            var = xp.einsum("ij,ij->i", centered, centered) / dtype.type(rows.shape[1])
-        invstd = 1 / xp.sqrt(var + dtype.type(eps))
-        scale = invstd if weight is None else invstd * weight.data
-        shift = -mean * scale if bias is None else bias.data - mean * scale
-        out = from_channel_rows(_affine(rows, scale, shift), x.shape, order)
+            mean, var = xp.empty(channels, dtype=dtype), xp.empty(channels, dtype=dtype)
+        invstd, out = xp.empty(channels, dtype=dtype), xp.empty_like(rows)
+
+        def normalize(block: slice) -> None:
+            r = rows[block]
+            if batch_stats:  # two passes: the variance of the centered rows, never E[x^2] - E[x]^2
+                mean[block] = r.mean(axis=1)
+                centered = r - mean[block, None]
+                var[block] = xp.einsum("ij,ij->i", centered, centered) / dtype.type(r.shape[1])
+            invstd[block] = 1 / xp.sqrt(var[block] + dtype.type(eps))
+            scale = invstd[block] if weight is None else invstd[block] * weight.data[block]
+            shift = -mean[block] * scale if bias is None else bias.data[block] - mean[block] * scale
+            xp.multiply(r, scale[:, None], out=out[block])
+            out[block] += shift[:, None]
+
+        for_channel_blocks(xp, channels, rows[:1].nbytes, normalize)
         ctx.save_for_backward(x, weight)
         ctx.stats = (mean, invstd, batch_stats, eps)
-        out, mean, var = Tensor(out), Tensor(mean), Tensor(var)
+        out, mean, var = Tensor(from_channel_rows(out, x.shape, order)), Tensor(mean), Tensor(var)
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
@@ -89,19 +94,23 @@ def _backward_arrays(x: Any, weight: Any, grad: Any, mean: Any, invstd: Any, bat
     xp = get_array_module(x)
     rows, order = channel_rows(x)
     grad_rows = grad.transpose(order).reshape(rows.shape)  # a view when grad has x's layout
-    count = rows.shape[1]
-    grad_bias = grad_rows.sum(axis=1)
-    centered = rows - mean[:, None]
-    dot = xp.einsum("ij,ij->i", centered, grad_rows)
-    grad_weight = dot * invstd
-    scale = invstd if weight is None else invstd * weight
-    if batch_stats:  # dx = scale * (grad - grad_bias / M - centered * dot * invstd^2 / M)
-        centered *= (-scale * dot * invstd * invstd / count)[:, None]
-        centered += (-scale * grad_bias / count)[:, None]
-        centered += grad_rows * scale[:, None]
-        grad_x = centered
-    else:
-        grad_x = grad_rows * scale[:, None]
+    channels, count = rows.shape
+    grad_x, grad_weight, grad_bias = xp.empty_like(rows), xp.empty_like(mean), xp.empty_like(mean)
+
+    def differentiate(block: slice) -> None:
+        g = grad_rows[block]
+        grad_bias[block] = g.sum(axis=1)
+        centered = rows[block] - mean[block, None]
+        dot = xp.einsum("ij,ij->i", centered, g)
+        grad_weight[block] = dot * invstd[block]
+        scale = invstd[block] if weight is None else invstd[block] * weight[block]
+        xp.multiply(g, scale[:, None], out=grad_x[block])
+        if batch_stats:  # dx = scale * (grad - sum(grad) / M - centered * dot * invstd^2 / M)
+            centered *= (-scale * dot * invstd[block] ** 2 / count)[:, None]
+            centered -= (scale * grad_bias[block] / count)[:, None]
+            grad_x[block] += centered
+
+    for_channel_blocks(xp, channels, rows[:1].nbytes, differentiate)
     return from_channel_rows(grad_x, x.shape, order), grad_weight, grad_bias
 
 

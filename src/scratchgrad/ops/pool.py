@@ -17,6 +17,7 @@ from ..autograd.function import Context, Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .conv import ConvGeometry
+from .threads import for_channel_blocks
 
 
 def _padded(x: Any, geometry: ConvGeometry, fill: float) -> Any:
@@ -88,26 +89,53 @@ class TapSelection:
 
 
 class BlockSelection:
-    """For windows that tile the input: a mask of the taken positions, shaped like ``_blocks``."""
+    """For windows that tile the input: the taken positions are worked out from the input and
+    the output, a block of channels at a time (see ``threads.py``), when they are needed."""
 
     def __init__(self, x: Any, out: Any, geometry: ConvGeometry):
-        xp = get_array_module(x)
-        mask = _blocks(x, geometry) == out[:, :, :, None, :, None]  # every maximal tap
-        kh, kw = geometry.kernel_hw
+        self.x, self.out, self.geometry = x, out, geometry
+
+    def _mask(self, block: slice) -> Any:
+        """(N, C_block, Hout, kh, Wout, kw): True at the position each window took."""
+        xp = get_array_module(self.x)
+        mask = _blocks(self.x[:, block], self.geometry) == self.out[:, block, :, None, :, None]  # every maximal tap
+        kh, kw = self.geometry.kernel_hw
         taken = mask[:, :, :, 0, :, 0].copy(order="K")
         for i, j in [(i, j) for i in range(kh) for j in range(kw)][1:]:
             tap = mask[:, :, :, i, :, j]
             xp.greater(tap, taken, out=tap)  # a tap counts only if no earlier one was maximal: the first max wins, as in PyTorch
             xp.logical_or(taken, tap, out=taken)
-        self.mask, self.geometry, self.like = mask, geometry, x
+        return mask
 
     def scatter(self, values: Any, shape: tuple[int, ...]) -> Any:
-        out = get_array_module(values).zeros_like(self.like, dtype=values.dtype, shape=shape)
-        get_array_module(values).multiply(values[:, :, :, None, :, None], self.mask, out=_blocks(out, self.geometry))
+        xp, (n, c, h, w) = get_array_module(values), shape
+        (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
+        new = xp.empty_like if (oh * kh, ow * kw) == (h, w) else xp.zeros_like  # every entry written, or not
+        out = new(self.x, dtype=values.dtype, shape=shape)
+
+        def kernel(block: slice) -> None:
+            xp.multiply(values[:, block, :, None, :, None], self._mask(block), out=_blocks(out[:, block], self.geometry))
+
+        for_channel_blocks(xp, c, self.x[:, :1].nbytes, kernel)
         return out
 
     def gather(self, x: Any) -> Any:
-        return (_blocks(x, self.geometry) * self.mask).sum(axis=(3, 5))
+        xp = get_array_module(x)
+        out = xp.empty_like(self.out, dtype=x.dtype)
+
+        def kernel(block: slice) -> None:
+            xp.sum(_blocks(x[:, block], self.geometry) * self._mask(block), axis=(3, 5), out=out[:, block])
+
+        for_channel_blocks(xp, x.shape[1], x[:, :1].nbytes, kernel)
+        return out
+
+
+def _block_max(x: Any, geometry: ConvGeometry) -> Any:
+    xp = get_array_module(x)
+    out = xp.empty_like(x, shape=x.shape[:2] + geometry.output_hw)
+    kernel = lambda block: xp.max(_blocks(x[:, block], geometry), axis=(3, 5), out=out[:, block])  # noqa: E731
+    for_channel_blocks(xp, x.shape[1], x[:, :1].nbytes, kernel)
+    return out
 
 
 class MaxPool2d(Function):
@@ -117,7 +145,7 @@ class MaxPool2d(Function):
         if _tiles_input(geometry):  # the selection is worked out in backward, from the input and the output
             ctx.save_for_backward(x)
             ctx.save_output()
-            return _blocks(x.data, geometry).max(axis=(3, 5))
+            return _block_max(x.data, geometry)
         xp = x.xp
         padded = _padded(x.data, geometry, -xp.inf)
         taps = _taps(geometry)

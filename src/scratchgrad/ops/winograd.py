@@ -15,12 +15,15 @@ Arrays are batch-last (C, H, W, N), as everywhere in the conv kernels: tile-doma
 (4, 4, C, tiles_h, tiles_w, N) and every transform is a handful of whole-array adds over
 shifted windows, with N (and usually W) contiguous. The input is first split into its 2x2
 polyphase components (even/odd rows x even/odd columns) so that every window is a plain slice.
+Tile-domain results come from ``workspace`` (callers give them back), and every transform
+runs a block of channels at a time on all cores (``threads``).
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 from ..backend import get_array_module
+from . import workspace
 from .threads import for_channel_blocks
 
 TILE, STEP = 4, 2  # input tile side, output tile side (= the stride between tiles)
@@ -100,7 +103,7 @@ def input_transform(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
     """(C, H, W, N) -> V (16, C, th * tw * N), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
     xp = get_array_module(x)
     c, n = x.shape[0], x.shape[3]
-    v = xp.empty((TILE, TILE, c, th, tw, n), dtype=x.dtype)
+    v = workspace.take(xp, (TILE, TILE, c, th, tw, n), x.dtype)
     kernel = lambda block: _input_transform(x[block], padding, v[:, :, block])  # noqa: E731
     for_channel_blocks(xp, c, v[:, :, 0].nbytes, kernel)
     return v.reshape(TILE * TILE, c, th * tw * n)
@@ -179,7 +182,7 @@ def output_transform_adjoint(grad_y: Any, th: int, tw: int) -> Any:
     """The transpose of ``output_transform``: (C_out, H_out, W_out, N) -> dM (16, C_out, th * tw * N)."""
     xp = get_array_module(grad_y)
     c_out, n = grad_y.shape[0], grad_y.shape[3]
-    dm = xp.empty((TILE, TILE, c_out, th, tw, n), dtype=grad_y.dtype)
+    dm = workspace.take(xp, (TILE, TILE, c_out, th, tw, n), grad_y.dtype)
     kernel = lambda block: _output_transform_adjoint(grad_y[block], dm[:, :, block])  # noqa: E731
     for_channel_blocks(xp, c_out, dm[:, :, 0].nbytes, kernel)
     return dm.reshape(TILE * TILE, c_out, th * tw * n)
