@@ -74,7 +74,7 @@ def test_im2col_matches_torch_and_finite_differences(name):
 
 @pytest.mark.parametrize("use_winograd", [False, True])
 def test_batch_last_outputs_feed_any_op(use_winograd, monkeypatch):
-    """Conv outputs are (N, C, H, W) views of batch-last memory; chains through convs, pooling,
+    """Conv outputs are (N, C, H, W) views of (H, W, N, C) memory; chains through convs, pooling,
     batch norm, flatten and a Linear layer agree with torch in values and gradients."""
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1 if use_winograd else 10**9)
 
@@ -125,14 +125,19 @@ def test_float32_stays_float32_on_both_kernels(monkeypatch):
 
 
 def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+    """Conv (both kernels), BatchNorm and max-pool, forward and backward, bit for bit."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((64, 9, 8, 4)).astype(np.float32)  # (C, H, W, N), enough channels for several blocks
+    values = [rng.standard_normal(shape).astype(np.float32) for shape in ((5, 16, 9, 8), (16, 16, 3, 3), (8, 16, 3, 3))]
     runs = []
     for count in (1, 3):
         monkeypatch.setattr(threads, "num_threads", lambda: count)
-        monkeypatch.setattr(threads, "BLOCK_BYTES", 1 << 12)
-        runs.append(winograd.input_transform(x, (1, 1), 5, 2))
-    np.testing.assert_array_equal(runs[0], runs[1])
+        x, w1, w2 = (scratchgrad.tensor(v, requires_grad=True) for v in values)
+        h = SF.batch_norm(SF.conv2d(x, w1, padding=1), None, None, training=True)
+        y = SF.max_pool2d(SF.conv2d(h, w2, stride=2, padding=1), 2)
+        (y * y).sum().backward()
+        runs.append([y.data, x.grad.data, w1.grad.data, w2.grad.data])
+    for single, several in zip(*runs):
+        np.testing.assert_array_equal(single, several)
 
 
 def _adjoint_gap(forward, adjoint, x_shape, y_shape, rng):
@@ -151,11 +156,11 @@ def test_winograd_transforms_and_their_adjoints(hw, padding):
     th, tw = winograd.tiles(output_hw)
     gaps = [
         _adjoint_gap(lambda x: winograd.input_transform(x, padding, th, tw),
-                     lambda v: winograd.input_transform_adjoint(v, (c, *hw, n), padding, th, tw),
-                     (c, *hw, n), (16, c, th * tw * n), rng),
-        _adjoint_gap(lambda m: winograd.output_transform(m, c, th, tw, output_hw),
+                     lambda v: winograd.input_transform_adjoint(v, (*hw, n, c), padding, th, tw),
+                     (*hw, n, c), (16, th * tw * n, c), rng),
+        _adjoint_gap(lambda m: winograd.output_transform(m, th, tw, output_hw),
                      lambda y: winograd.output_transform_adjoint(y, th, tw),
-                     (16, c, th * tw * n), (c, *output_hw, n), rng),
-        _adjoint_gap(winograd.filter_transform, winograd.filter_transform_adjoint, (c, 2, 3, 3), (16, c, 2), rng),
+                     (16, th * tw * n, c), (*output_hw, n, c), rng),
+        _adjoint_gap(winograd.filter_transform, winograd.filter_transform_adjoint, (c, 2, 3, 3), (16, 2, c), rng),
     ]
     assert max(gaps) < 1e-14

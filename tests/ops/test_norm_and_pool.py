@@ -8,6 +8,7 @@ from parity import assert_close, check_op, torch
 
 import scratchgrad
 import scratchgrad.nn.functional as SF
+import scratchgrad.ops.norm
 
 TF = torch.nn.functional
 rng = np.random.default_rng(3)
@@ -26,8 +27,13 @@ def first_derivative(lib, y, inputs):
 
 
 def batch_last(lib, x):
-    """The same values as ``x``, stored batch-last (as conv outputs are)."""
+    """The same values as ``x``, stored (C, H, W, N)."""
     return x.permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2)
+
+
+def channels_last(lib, x):
+    """The same values as ``x``, stored (H, W, N, C), as conv outputs are."""
+    return x.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)
 
 
 running_mean, running_var = rng.standard_normal(3), rng.uniform(0.5, 2.0, 3)
@@ -38,6 +44,9 @@ BATCH_NORM_CASES = {
     ),
     "train_batch_last": (
         lambda lib, x, w, b: F(lib).batch_norm(batch_last(lib, x), None, None, w, b, training=True), [(4, 3, 2, 3), (3,), (3,)],
+    ),
+    "train_channels_last": (
+        lambda lib, x, w, b: F(lib).batch_norm(channels_last(lib, x), None, None, w, b, training=True), [(4, 3, 2, 3), (3,), (3,)],
     ),
     "train_2d": (lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, training=True), [(5, 3), (3,), (3,)]),
     "train_3d_no_affine": (lambda lib, x: F(lib).batch_norm(x, None, None, training=True, eps=1e-3), [(3, 2, 4)]),
@@ -66,6 +75,16 @@ def test_batch_norm_second_derivatives_match_torch(training):
     check_op(fn, [(4, 3, 2, 2), (3,), (3,)], fd=False)
 
 
+@pytest.mark.parametrize("layout", [channels_last, batch_last])
+def test_batch_norm_float32_statistics_are_accurate(layout):
+    """Many positions per channel and a large mean: the float32 statistics stay within a few
+    ulps of float64 ones (a plain running sum would be off by ~1e-4)."""
+    x = rng.standard_normal((64, 3, 32, 32)) * 0.1 + 5.0
+    out, mean, var = scratchgrad.ops.norm.BatchNorm.apply(layout(scratchgrad, scratchgrad.tensor(x.astype(np.float32))), None, None, None, None, 1e-5)
+    np.testing.assert_allclose(mean.data, x.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(var.data, x.var(axis=(0, 2, 3)), rtol=2e-5)
+
+
 def test_batch_norm_running_statistics_and_dtype():
     x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32) * 3 + 1
     t_mean, t_var = torch.zeros(3), torch.ones(3)
@@ -84,6 +103,7 @@ MAX_POOL_CASES = {
     "blocks_odd_floor": (lambda lib, x: F(lib).max_pool2d(x, 2), [(2, 3, 7, 5)], {}),
     "blocks_3x2": (lambda lib, x: F(lib).max_pool2d(x, (3, 2)), [(1, 2, 7, 6)], {}),
     "blocks_batch_last": (lambda lib, x: F(lib).max_pool2d(batch_last(lib, x), 2), [(3, 2, 4, 6)], {}),
+    "blocks_channels_last": (lambda lib, x: F(lib).max_pool2d(channels_last(lib, x), 2), [(3, 2, 5, 6)], {}),
     "blocks_ties": (lambda lib, x: F(lib).max_pool2d(x, 2), [tied], {"fd": False}),
     "blocks_relu_zeros": (lambda lib, x: F(lib).max_pool2d(F(lib).relu(x), 2), [(2, 3, 6, 6)], {"fd": False}),
     "overlapping_ties": (lambda lib, x: F(lib).max_pool2d(x, 3, stride=2, padding=1), [tied], {"fd": False}),

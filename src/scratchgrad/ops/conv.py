@@ -5,13 +5,18 @@ linear in both arguments, and the gradient of any one of them is made of the oth
 convolution is differentiable to any order without extra code.
 
 Below the Functions, a kernel computes the three products on arrays. Two kernels exist:
-im2col + one GEMM for any geometry, and Winograd F(2x2, 3x3) (``winograd.py``, 2.25x fewer
-multiplies) for 3x3 stride-1 layers with enough channels. Both work in *batch-last* layout
-(C, H, W, N): a GEMM contracting channels against (pixels x batch) columns then writes its
-result directly in that layout, with no transpose, and outputs are handed out as
-(N, C, H, W)-shaped views of it. ``Tensor.data`` of a conv output is therefore not
-C-contiguous (every op accepts any strides), and the next conv gets its batch-last input
-for free. A first-order backward computes both gradients in one call that shares the
+im2col + GEMM for any geometry, and Winograd F(2x2, 3x3) (``winograd.py``, 2.25x fewer
+multiplies) for 3x3 stride-1 layers with enough channels.
+
+Layout. The kernels keep activations in (H, W, N, C) memory order: spatial axes outermost,
+channels innermost. A GEMM with one row per output pixel and image and one column per
+channel then writes its result directly in that layout (no transpose), BLAS runs such
+tall-skinny products faster than the transposed ones, and every spatial window the kernels
+and pooling take is a slice of the outer axes whose rows are long contiguous runs of
+N * C values. Outputs are handed out as (N, C, H, W)-shaped views of that memory:
+``Tensor.data`` of a conv output is not C-contiguous (every op accepts any strides), and
+the next conv, BatchNorm and max-pool get their layout for free; other inputs are copied
+once. A first-order backward computes both gradients in one call that shares the
 transformed output gradient; with ``create_graph=True`` the gradients are the Functions
 themselves, so that they can be differentiated again.
 """
@@ -25,7 +30,7 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
 from . import winograd, workspace
-from .threads import for_channel_blocks
+from .threads import for_blocks
 
 WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too thin for the transforms to pay off
 
@@ -58,29 +63,31 @@ class ConvGeometry:
         return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
 
 
-def batch_last(x: Any) -> Any:
-    """(N, C, H, W) -> a (C, H, W, N) view."""
-    return x.transpose(1, 2, 3, 0)
-
-
-def batch_first(x: Any) -> Any:
-    """(C, H, W, N) -> a (N, C, H, W) view."""
-    return x.transpose(3, 0, 1, 2)
+def spatial_major(x: Any) -> Any:
+    """(N, C, H, W) -> an (H, W, N, C) view, and back: the permutation is its own inverse."""
+    return x.transpose(2, 3, 0, 1)
 
 
 def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
-    """Zero-pad H and W of a batch-last (C, H, W, N) array."""
-    (ph, pw), (c, h, w, n) = padding, x.shape
+    """Zero-pad H and W of an (H, W, N, C) array."""
+    (ph, pw), (h, w) = padding, x.shape[:2]
     if not (ph or pw):
         return x
-    out = get_array_module(x).zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    out[:, ph : ph + h, pw : pw + w] = x
+    out = get_array_module(x).zeros((h + 2 * ph, w + 2 * pw) + x.shape[2:], dtype=x.dtype)
+    out[ph : ph + h, pw : pw + w] = x
     return out
 
 
+def _matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` (stacks of matrices) into a workspace buffer."""
+    xp = get_array_module(a)
+    out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
+    return xp.matmul(a, b, out=out)
+
+
 class Im2colKernel:
-    """Any geometry: receptive fields as columns, one GEMM per group. Like ``WinogradKernel``,
-    it can keep the columns of ``forward`` for the weight gradient."""
+    """Any geometry: one row per receptive field (columns: kernel taps x channels of a group),
+    one GEMM per group. It can keep the rows of ``forward`` for the weight gradient."""
 
     def __init__(self, geometry: ConvGeometry):
         self.geometry = geometry
@@ -89,62 +96,73 @@ class Im2colKernel:
         self.kept_columns: Any = None
 
     def columns(self, x: Any) -> Any:
-        """(C, H, W, N) -> (G, C/G * kh * kw, Hout * Wout * N): each column is one receptive field."""
+        """(H, W, N, C) -> (G, Hout * Wout * N, kh * kw * C/G): each row one receptive field."""
         g = self.geometry
-        xp, c, n = get_array_module(x), x.shape[0], x.shape[3]
+        xp, (n, c), groups = get_array_module(x), x.shape[2:], g.groups
         if self.pointwise:
-            return x.reshape(g.groups, c // g.groups, -1)
+            return x.reshape(-1, groups, c // groups).transpose(1, 0, 2)
         padded = _pad_hw(x, g.padding)
         (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
-        cols = workspace.take(xp, (c, kh, kw, oh, ow, n), x.dtype)
+        cols = workspace.take(xp, (groups, oh, ow, n, kh, kw, c // groups), x.dtype)
+        grouped = padded.reshape(padded.shape[:3] + (groups, c // groups))
 
-        def gather(block: slice) -> None:
+        def gather(block: slice) -> None:  # a block of output rows
             for i in range(kh):
                 for j in range(kw):
                     rows, columns = g.window(i, j)
-                    cols[block, i, j] = padded[block, rows, columns]
+                    rows = slice(rows.start + block.start * rows.step, rows.start + block.stop * rows.step, rows.step)
+                    cols[:, block, :, :, i, j] = grouped[rows, columns].transpose(3, 0, 1, 2, 4)
 
-        for_channel_blocks(xp, c, cols[:1].nbytes, gather)
-        return cols.reshape(g.groups, (c // g.groups) * kh * kw, oh * ow * n)
+        for_blocks(xp, oh, gather)
+        return cols.reshape(groups, oh * ow * n, kh * kw * (c // groups))
 
     def columns_adjoint(self, cols: Any, input_shape: tuple[int, ...]) -> Any:
-        """The adjoint of ``columns``: sums every column back onto the input pixels it came from."""
+        """The adjoint of ``columns``: sums every row back onto the input pixels it came from."""
         g = self.geometry
-        c, h, w, n = input_shape
+        xp, (h, w, n, c), groups = get_array_module(cols), input_shape, g.groups
         if self.pointwise:
-            return cols.reshape(input_shape)
+            return xp.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(input_shape)
         (kh, kw), (oh, ow), (ph, pw) = g.kernel_hw, g.output_hw, g.padding
-        xp, cols = get_array_module(cols), cols.reshape(c, kh, kw, oh, ow, n)
-        x = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
+        cols = cols.reshape(groups, oh, ow, n, kh, kw, c // groups)
+        x = xp.zeros((h + 2 * ph, w + 2 * pw, n, groups, c // groups), dtype=cols.dtype)
 
-        def scatter(block: slice) -> None:
+        def scatter(block: slice) -> None:  # a block of images: windows overlap in space only
             for i in range(kh):
                 for j in range(kw):
                     rows, columns = g.window(i, j)
-                    x[block, rows, columns] += cols[block, i, j]
+                    x[rows, columns, block] += cols[:, :, :, block, i, j].transpose(1, 2, 3, 0, 4)
 
-        for_channel_blocks(xp, c, x[:1].nbytes, scatter)
-        return x[:, ph : ph + h, pw : pw + w]
+        for_blocks(xp, n, scatter)
+        return x.reshape(x.shape[:3] + (c,))[ph : ph + h, pw : pw + w]
 
-    def _gemm_of_output(self, y: Any) -> Any:
-        """(C_out, Hout, Wout, N) -> (G, C_out/G, Hout * Wout * N)."""
-        return y.reshape(self.geometry.groups, y.shape[0] // self.geometry.groups, -1)
+    def _weight_matrix(self, w: Any) -> Any:
+        """(C_out, C_in/G, kh, kw) -> (G, kh * kw * C_in/G, C_out/G), rows ordered as the columns' taps."""
+        groups, (c_out, c_in) = self.geometry.groups, w.shape[:2]
+        w = w.reshape((groups, c_out // groups) + w.shape[1:]).transpose(0, 3, 4, 2, 1)
+        return w.reshape(groups, -1, c_out // groups)
+
+    def _grouped(self, y: Any) -> Any:
+        """(Hout, Wout, N, C) -> (G, Hout * Wout * N, C/G) view."""
+        groups = self.geometry.groups
+        return y.reshape(-1, groups, y.shape[3] // groups).transpose(1, 0, 2)
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
         cols = self.columns(x)
-        out = _grouped_weight(w, self.geometry.groups) @ cols
+        (oh, ow), n = self.geometry.output_hw, x.shape[2]
+        out = get_array_module(x).empty((oh, ow, n, w.shape[0]), dtype=cols.dtype)
+        get_array_module(x).matmul(cols, self._weight_matrix(w), out=self._grouped(out))
         if keep_input:
             self.kept_columns = cols
         else:
             workspace.give(cols)
-        return out.reshape((w.shape[0],) + self.geometry.output_hw + (x.shape[3],))
+        return out
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
-        w_t, gy = _grouped_weight(w, self.geometry.groups).transpose(0, 2, 1), self._gemm_of_output(grad_y)
-        shape = (w.shape[1] * self.geometry.groups,) + self.geometry.input_hw + (grad_y.shape[3],)
-        if self.pointwise:  # the columns are the gradient itself
-            return self.columns_adjoint(w_t @ gy, shape)
-        cols = _matmul(w_t, gy)
+        gy, w_t = self._grouped(grad_y), self._weight_matrix(w).transpose(0, 2, 1)
+        shape = self.geometry.input_hw + (grad_y.shape[2], w.shape[1] * self.geometry.groups)
+        if self.pointwise:  # the rows are the gradient itself
+            return self.columns_adjoint(gy @ w_t, shape)
+        cols = _matmul(gy, w_t)
         grad_x = self.columns_adjoint(cols, shape)
         workspace.give(cols)
         return grad_x
@@ -152,12 +170,14 @@ class Im2colKernel:
     def weight_grad(self, x: Any, grad_y: Any) -> Any:
         cols, self.kept_columns = self.kept_columns, None
         cols = self.columns(x) if cols is None else cols
-        gw = self._gemm_of_output(grad_y) @ cols.transpose(0, 2, 1)
+        gw = cols.transpose(0, 2, 1) @ self._grouped(grad_y)  # (G, kh * kw * C_in/G, C_out/G)
         workspace.give(cols)
-        return gw.reshape((grad_y.shape[0], x.shape[0] // self.geometry.groups) + self.geometry.kernel_hw)
+        (kh, kw), groups = self.geometry.kernel_hw, self.geometry.groups
+        gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
+        return get_array_module(gw).ascontiguousarray(gw).reshape((grad_y.shape[3], -1, kh, kw))
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
-        grad_y = get_array_module(grad_y).ascontiguousarray(grad_y)  # reshaped twice below: copy once
+        grad_y = get_array_module(grad_y).ascontiguousarray(grad_y)  # used as a matrix twice: copy once if needed
         return (None if w is None else self.input_grad(grad_y, w)), (None if x is None else self.weight_grad(x, grad_y))
 
 
@@ -184,8 +204,8 @@ class WinogradKernel:
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
         v, u = self._v(x), self._u(w)
-        m = _matmul(u, v)
-        y = winograd.output_transform(m, w.shape[0], *self.tiles, self.geometry.output_hw)
+        m = _matmul(v, u)
+        y = winograd.output_transform(m, *self.tiles, self.geometry.output_hw)
         workspace.give(m)
         if keep_input:
             self.transformed_input = v
@@ -193,37 +213,30 @@ class WinogradKernel:
             workspace.give(v)
         return y
 
-    def input_grad(self, grad_y: Any, w: Any, dm: Any = None) -> Any:
-        own_dm = dm is None
-        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if own_dm else dm
-        dv = _matmul(self._u(w).transpose(0, 2, 1), dm)
-        shape = (w.shape[1],) + self.geometry.input_hw + (grad_y.shape[3],)
-        grad_x = winograd.input_transform_adjoint(dv, shape, self.geometry.padding, *self.tiles)
-        workspace.give(dv, *([dm] if own_dm else []))
-        return grad_x
+    def input_grad(self, grad_y: Any, w: Any) -> Any:
+        return self.backward(None, w, grad_y)[0]
 
-    def weight_grad(self, x: Any, grad_y: Any, dm: Any = None) -> Any:
-        own_dm = dm is None
-        dm = winograd.output_transform_adjoint(grad_y, *self.tiles) if own_dm else dm
-        v, self.transformed_input = self.transformed_input, None
-        v = self._v(x) if v is None else v
-        grad_w = winograd.filter_transform_adjoint(dm @ v.transpose(0, 2, 1))
-        workspace.give(v, *([dm] if own_dm else []))
-        return grad_w
+    def weight_grad(self, x: Any, grad_y: Any) -> Any:
+        return self.backward(x, None, grad_y)[1]
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
+        """Both gradients from one transformed output gradient; the GEMMs run back to back
+        (BLAS threads spin for a while after a call, which slows whatever runs next)."""
         dm = winograd.output_transform_adjoint(grad_y, *self.tiles)
-        grad_x = None if w is None else self.input_grad(grad_y, w, dm)
-        grad_w = None if x is None else self.weight_grad(x, grad_y, dm)
+        dv = None if w is None else _matmul(dm, self._u(w).transpose(0, 2, 1))
+        du = None
+        if x is not None:
+            v, self.transformed_input = self.transformed_input, None
+            v = self._v(x) if v is None else v
+            du = v.transpose(0, 2, 1) @ dm
+            workspace.give(v)
         workspace.give(dm)
-        return grad_x, grad_w
-
-
-def _matmul(a: Any, b: Any) -> Any:
-    """``a @ b`` (stacks of matrices) into a workspace buffer."""
-    xp = get_array_module(a)
-    out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
-    return xp.matmul(a, b, out=out)
+        grad_x = None
+        if dv is not None:
+            shape = self.geometry.input_hw + (grad_y.shape[2], w.shape[1])
+            grad_x = winograd.input_transform_adjoint(dv, shape, self.geometry.padding, *self.tiles)
+            workspace.give(dv)
+        return grad_x, (None if du is None else winograd.filter_transform_adjoint(du))
 
 
 def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | WinogradKernel:
@@ -236,11 +249,6 @@ def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | 
     return Im2colKernel(g)
 
 
-def _grouped_weight(w: Any, groups: int) -> Any:
-    """(C_out, C_in/G, kh, kw) -> (G, C_out/G, C_in/G * kh * kw)."""
-    return w.reshape(groups, w.shape[0] // groups, -1)
-
-
 class Conv2d(Function):
     """y = conv(x, w): (N, C_in, H, W), (C_out, C_in/G, kh, kw) -> (N, C_out, Hout, Wout)."""
 
@@ -248,7 +256,7 @@ class Conv2d(Function):
     def forward(ctx: Context, x: Tensor, w: Tensor, geometry: ConvGeometry) -> Any:
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry, ctx.kernel = geometry, kernel_for(geometry, x.shape[1], w.shape[0])
-        return batch_first(ctx.kernel.forward(batch_last(x.data), w.data, keep_input=ctx.needs_input_grad[1]))
+        return spatial_major(ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1]))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -258,9 +266,9 @@ class Conv2d(Function):
             grad_w = Conv2dWeightGrad.apply(x, grad, ctx.geometry) if x is not None else None
             return grad_x, grad_w, None
         grad_x, grad_w = ctx.kernel.backward(
-            None if x is None else batch_last(x.data), None if w is None else w.data, batch_last(grad.data)
+            None if x is None else spatial_major(x.data), None if w is None else w.data, spatial_major(grad.data)
         )
-        return (None if grad_x is None else batch_first(grad_x)), grad_w, None
+        return (None if grad_x is None else spatial_major(grad_x)), grad_w, None
 
 
 class Conv2dInputGrad(Function):
@@ -271,7 +279,7 @@ class Conv2dInputGrad(Function):
         ctx.save_for_backward(grad_y if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry = geometry
         kernel = kernel_for(geometry, w.shape[1] * geometry.groups, w.shape[0])
-        return batch_first(kernel.input_grad(batch_last(grad_y.data), w.data))
+        return spatial_major(kernel.input_grad(spatial_major(grad_y.data), w.data))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -289,7 +297,7 @@ class Conv2dWeightGrad(Function):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, grad_y if ctx.needs_input_grad[0] else None)
         ctx.geometry = geometry
         kernel = kernel_for(geometry, x.shape[1], grad_y.shape[1])
-        return kernel.weight_grad(batch_last(x.data), batch_last(grad_y.data))
+        return kernel.weight_grad(spatial_major(x.data), spatial_major(grad_y.data))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

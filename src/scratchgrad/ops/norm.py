@@ -1,10 +1,14 @@
-"""Batch normalization as one primitive: statistics, normalization and affine map in a few passes.
+"""Batch normalization as one primitive: statistics, normalization and affine map in few passes.
 
 Composed from elementwise ops, a training-mode BatchNorm costs some fifteen passes over its
-input forward and backward, each with a full-size temporary. Here every array is handled as a
-(C, M) matrix of channel rows (a free view of batch-last conv outputs, see ``conv.py``; other
-layouts are copied once), a block of channels at a time on all cores, so that the few
-temporaries stay in cache.
+input forward and backward, each with a full-size temporary. Here the input is handled as a
+matrix of positions x channels, (M, C) or (C, M) whichever is a free view of its memory (conv
+outputs are channels-last, see ``conv.py``; other layouts are copied once), and cut into
+blocks of a few hundred positions that are worked through on all cores. The statistics take
+one pass over memory: each block's mean and sum of squared deviations are computed while the
+block is in cache, and combined exactly (Chan et al.), which is also as accurate as the
+pairwise or double-precision sums of NumPy and PyTorch. Forward and backward then take one
+more pass each.
 
 The output is ``x * scale + shift`` per channel with ``scale = weight / sqrt(var + eps)``
 and ``shift = bias - mean * scale``, as PyTorch's CPU kernel computes it. The first-order
@@ -13,27 +17,72 @@ ops, so that it can be differentiated again.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .threads import for_channel_blocks
+from .threads import for_blocks
+
+BLOCK_POSITIONS = 512  # positions per block: a cache-sized block whose sums are still short
 
 
-def channel_rows(x: Any) -> tuple[Any, tuple[int, ...]]:
-    """(N, C, *) -> a (C, M) matrix (a view when each channel is one block of memory) and the
-    axis order it was read in, for ``from_channel_rows``."""
-    others = sorted((axis for axis in range(x.ndim) if axis != 1), key=lambda axis: -x.strides[axis])
-    order = (1, *others)
-    return x.transpose(order).reshape(x.shape[1], -1), order
+class ChannelMatrix:
+    """(N, C, *) as a matrix with one axis of channels and one of positions, a view when the
+    memory allows; ``positions`` is the positions axis (0: (M, C), 1: (C, M))."""
+
+    def __init__(self, x: Any):
+        others = sorted((axis for axis in range(x.ndim) if axis != 1), key=lambda axis: -x.strides[axis])
+        channels_last = x.strides[1] <= min((x.strides[axis] for axis in others if x.shape[axis] > 1), default=x.strides[1])
+        self.order = (*others, 1) if channels_last else (1, *others)
+        self.positions = 0 if channels_last else 1
+        self.shape = x.shape
+        self.matrix = self.of(x)
+        self.blocks = -(-self.matrix.shape[self.positions] // BLOCK_POSITIONS)
+
+    def of(self, a: Any) -> Any:
+        """Another array of the same shape as a matrix in the same order (a copy if its layout differs)."""
+        a = a.transpose(self.order)
+        return a.reshape((-1, self.shape[1]) if self.positions == 0 else (self.shape[1], -1))
+
+    def back(self, matrix: Any) -> Any:
+        """A matrix in this order back to the (N, C, *) shape (a view)."""
+        xp = get_array_module(matrix)
+        return matrix.reshape(tuple(self.shape[axis] for axis in self.order)).transpose(xp.argsort(self.order).tolist())
+
+    def per_channel(self, values: Any) -> Any:
+        """(C,) -> broadcastable against the matrix."""
+        return values[None, :] if self.positions == 0 else values[:, None]
+
+    def block(self, a: Any, k: int) -> Any:
+        start = k * BLOCK_POSITIONS
+        index = slice(start, start + BLOCK_POSITIONS)
+        return a[index] if self.positions == 0 else a[:, index]
+
+    def for_each_block(self, xp: Any, work: Callable[[int], None]) -> None:
+        """Call ``work(k)`` for every block ``k`` of positions, on all cores."""
+        for_blocks(xp, self.blocks, lambda ks: [work(k) for k in range(ks.start, ks.stop)])
 
 
-def from_channel_rows(rows: Any, shape: tuple[int, ...], order: tuple[int, ...]) -> Any:
-    """The inverse of ``channel_rows``: a (C, M) matrix back to ``shape`` (a view)."""
-    xp = get_array_module(rows)
-    return rows.reshape(tuple(shape[axis] for axis in order)).transpose(xp.argsort(order).tolist())
+def _statistics(m: ChannelMatrix, xp: Any, dtype: Any) -> tuple[Any, Any]:
+    """Mean and biased variance per channel, one pass: per-block mean and squared deviations, combined exactly."""
+    sizes = xp.empty(m.blocks, dtype=dtype)
+    means, squares = (xp.empty((m.blocks, m.shape[1]), dtype=dtype) for _ in range(2))
+
+    def work(k: int) -> None:
+        block = m.block(m.matrix, k)
+        sizes[k] = block.shape[m.positions]
+        means[k] = block.mean(axis=m.positions)
+        centered = block - m.per_channel(means[k])
+        squares[k] = xp.square(centered).sum(axis=m.positions)
+
+    m.for_each_block(xp, work)
+    total = sizes.sum()
+    mean = (means * sizes[:, None]).sum(axis=0) / total
+    deviations = means - mean
+    var = (squares.sum(axis=0) + (xp.square(deviations) * sizes[:, None]).sum(axis=0)) / total
+    return mean, var
 
 
 class BatchNorm(Function):
@@ -46,30 +95,24 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, weight: Any, bias: Any, mean: Any, var: Any, eps: float) -> Any:
         xp, dtype = x.xp, x.dtype
-        rows, order = channel_rows(x.data)
-        channels, batch_stats = rows.shape[0], mean is None
+        m = ChannelMatrix(x.data)
+        batch_stats = mean is None
         if batch_stats:
-            mean, var = xp.empty(channels, dtype=dtype), xp.empty(channels, dtype=dtype)
-        invstd, out = xp.empty(channels, dtype=dtype), xp.empty_like(rows)
+            mean, var = _statistics(m, xp, dtype)
+        invstd = 1 / xp.sqrt(var + dtype.type(eps))
+        scale = invstd if weight is None else invstd * weight.data
+        shift = -mean * scale if bias is None else bias.data - mean * scale
+        out = xp.empty_like(m.matrix)
 
-        def normalize(block: slice) -> None:
-            r = rows[block]
-            # Sums use NumPy's pairwise summation (accurate as PyTorch's double accumulation here);
-            # a BLAS dot accumulates linearly and was 10x less precise on 50k-element channels.
-            if batch_stats:  # two passes: the variance of the centered rows, never E[x^2] - E[x]^2
-                mean[block] = r.mean(axis=1)
-                centered = r - mean[block, None]
-                var[block] = xp.square(centered).sum(axis=1) / dtype.type(r.shape[1])
-            invstd[block] = 1 / xp.sqrt(var[block] + dtype.type(eps))
-            scale = invstd[block] if weight is None else invstd[block] * weight.data[block]
-            shift = -mean[block] * scale if bias is None else bias.data[block] - mean[block] * scale
-            xp.multiply(r, scale[:, None], out=out[block])
-            out[block] += shift[:, None]
+        def normalize(k: int) -> None:
+            block = m.block(out, k)
+            xp.multiply(m.block(m.matrix, k), m.per_channel(scale), out=block)
+            block += m.per_channel(shift)
 
-        for_channel_blocks(xp, channels, rows[:1].nbytes, normalize)
+        m.for_each_block(xp, normalize)
         ctx.save_for_backward(x, weight)
         ctx.stats = (mean, invstd, batch_stats, eps)
-        out, mean, var = Tensor(from_channel_rows(out, x.shape, order)), Tensor(mean), Tensor(var)
+        out, mean, var = Tensor(m.back(out)), Tensor(mean), Tensor(var)
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
@@ -94,26 +137,34 @@ def _backward_arrays(x: Any, weight: Any, grad: Any, mean: Any, invstd: Any, bat
     """The closed form, on arrays: with xhat = (x - mean) * invstd and g = grad * weight,
     dx = invstd * (g - mean(g) - xhat * mean(g * xhat)) for batch statistics."""
     xp = get_array_module(x)
-    rows, order = channel_rows(x)
-    grad_rows = grad.transpose(order).reshape(rows.shape)  # a view when grad has x's layout
-    channels, count = rows.shape
-    grad_x, grad_weight, grad_bias = xp.empty_like(rows), xp.empty_like(mean), xp.empty_like(mean)
+    m = ChannelMatrix(x)
+    g = m.of(grad)  # a view when grad has x's layout
+    grad_sums, dots = (xp.empty((m.blocks, m.shape[1]), dtype=mean.dtype) for _ in range(2))
 
-    def differentiate(block: slice) -> None:
-        g = grad_rows[block]
-        grad_bias[block] = g.sum(axis=1)
-        centered = rows[block] - mean[block, None]
-        dot = (centered * g).sum(axis=1)
-        grad_weight[block] = dot * invstd[block]
-        scale = invstd[block] if weight is None else invstd[block] * weight[block]
-        xp.multiply(g, scale[:, None], out=grad_x[block])
-        if batch_stats:  # dx = scale * (grad - sum(grad) / M - centered * dot * invstd^2 / M)
-            centered *= (-scale * dot * invstd[block] ** 2 / count)[:, None]
-            centered -= (scale * grad_bias[block] / count)[:, None]
-            grad_x[block] += centered
+    def sums(k: int) -> None:
+        g_block = m.block(g, k)
+        grad_sums[k] = g_block.sum(axis=m.positions)
+        dots[k] = ((m.block(m.matrix, k) - m.per_channel(mean)) * g_block).sum(axis=m.positions)
 
-    for_channel_blocks(xp, channels, rows[:1].nbytes, differentiate)
-    return from_channel_rows(grad_x, x.shape, order), grad_weight, grad_bias
+    m.for_each_block(xp, sums)
+    grad_bias, dot = grad_sums.sum(axis=0), dots.sum(axis=0)
+    positions = m.matrix.shape[m.positions]
+    scale = invstd if weight is None else invstd * weight
+    # dx = scale * grad + centered * a + b, with a = -scale * dot * invstd^2 / M, b = -scale * sum(grad) / M
+    a, b = -scale * dot * invstd * invstd / positions, -scale * grad_bias / positions
+    grad_x = xp.empty_like(m.matrix)
+
+    def differentiate(k: int) -> None:
+        out = m.block(grad_x, k)
+        xp.multiply(m.block(g, k), m.per_channel(scale), out=out)
+        if batch_stats:
+            centered = m.block(m.matrix, k) - m.per_channel(mean)
+            centered *= m.per_channel(a)
+            centered += m.per_channel(b)
+            out += centered
+
+    m.for_each_block(xp, differentiate)
+    return m.back(grad_x), dot * invstd, grad_bias
 
 
 def _backward_composite(

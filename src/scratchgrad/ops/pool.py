@@ -7,7 +7,7 @@ writes it when windows do not overlap (stride >= kernel). The scatter and gather
 are each other's gradient, so pooling is differentiable to any order.
 
 New arrays take the memory layout of the input (``empty_like``/``zeros_like`` with a shape),
-so that batch-last conv outputs (see ``conv.py``) stay batch-last through pooling.
+so that conv outputs (see ``conv.py``) keep their layout through pooling.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..autograd.function import Context, Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .conv import ConvGeometry
-from .threads import for_channel_blocks
+from .threads import block_index, for_blocks, outermost
 
 
 def _padded(x: Any, geometry: ConvGeometry, fill: float) -> Any:
@@ -90,15 +90,17 @@ class TapSelection:
 
 class BlockSelection:
     """For windows that tile the input: the taken positions are worked out from the input and
-    the output, a block of channels at a time (see ``threads.py``), when they are needed."""
+    the output when they are needed, on all cores, a block of images or channels (whichever
+    is outer in memory) per thread."""
 
     def __init__(self, x: Any, out: Any, geometry: ConvGeometry):
         self.x, self.out, self.geometry = x, out, geometry
+        self.axis = outermost(x, (0, 1))
 
     def _mask(self, block: slice) -> Any:
-        """(N, C_block, Hout, kh, Wout, kw): True at the position each window took."""
-        xp = get_array_module(self.x)
-        mask = _blocks(self.x[:, block], self.geometry) == self.out[:, block, :, None, :, None]  # every maximal tap
+        """(N, C, Hout, kh, Wout, kw) restricted to ``block``: True at the position each window took."""
+        xp, index = get_array_module(self.x), block_index(self.axis, block)
+        mask = _blocks(self.x[index], self.geometry) == self.out[index][:, :, :, None, :, None]  # every maximal tap
         kh, kw = self.geometry.kernel_hw
         taken = mask[:, :, :, 0, :, 0].copy(order="K")
         for i, j in [(i, j) for i in range(kh) for j in range(kw)][1:]:
@@ -108,15 +110,16 @@ class BlockSelection:
         return mask
 
     def scatter(self, values: Any, shape: tuple[int, ...]) -> Any:
-        xp, (n, c, h, w) = get_array_module(values), shape
+        xp, (h, w) = get_array_module(values), shape[2:]
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
         new = xp.empty_like if (oh * kh, ow * kw) == (h, w) else xp.zeros_like  # every entry written, or not
         out = new(self.x, dtype=values.dtype, shape=shape)
 
         def kernel(block: slice) -> None:
-            xp.multiply(values[:, block, :, None, :, None], self._mask(block), out=_blocks(out[:, block], self.geometry))
+            index = block_index(self.axis, block)
+            xp.multiply(values[index][:, :, :, None, :, None], self._mask(block), out=_blocks(out[index], self.geometry))
 
-        for_channel_blocks(xp, c, self.x[:, :1].nbytes, kernel)
+        for_blocks(xp, shape[self.axis], kernel)
         return out
 
     def gather(self, x: Any) -> Any:
@@ -124,17 +127,22 @@ class BlockSelection:
         out = xp.empty_like(self.out, dtype=x.dtype)
 
         def kernel(block: slice) -> None:
-            xp.sum(_blocks(x[:, block], self.geometry) * self._mask(block), axis=(3, 5), out=out[:, block])
+            index = block_index(self.axis, block)
+            xp.sum(_blocks(x[index], self.geometry) * self._mask(block), axis=(3, 5), out=out[index])
 
-        for_channel_blocks(xp, x.shape[1], x[:, :1].nbytes, kernel)
+        for_blocks(xp, x.shape[self.axis], kernel)
         return out
 
 
 def _block_max(x: Any, geometry: ConvGeometry) -> Any:
-    xp = get_array_module(x)
+    xp, axis = get_array_module(x), outermost(x, (0, 1))
     out = xp.empty_like(x, shape=x.shape[:2] + geometry.output_hw)
-    kernel = lambda block: xp.max(_blocks(x[:, block], geometry), axis=(3, 5), out=out[:, block])  # noqa: E731
-    for_channel_blocks(xp, x.shape[1], x[:, :1].nbytes, kernel)
+
+    def kernel(block: slice) -> None:
+        index = block_index(axis, block)
+        xp.max(_blocks(x[index], geometry), axis=(3, 5), out=out[index])
+
+    for_blocks(xp, x.shape[axis], kernel)
     return out
 
 

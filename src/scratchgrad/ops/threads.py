@@ -1,10 +1,9 @@
-"""Run an array kernel on all cores, a block of channels per task.
+"""Run an array kernel on all cores, a block of one axis per task.
 
 NumPy releases the GIL inside its loops, so a kernel made of whole-array operations scales
-over threads when each thread works on its own block of channels (the outermost axis of the
-batch-last layout, see ``conv.py``). Blocks are small enough for their temporaries to stay in
-a core's cache. Each element is computed by exactly the same operations whatever the number
-of threads, so results do not depend on it.
+over threads when each thread works on its own block of an axis, preferably the outermost one
+in memory (long contiguous runs inside each block). Each element is computed by exactly the
+same operations whatever the number of threads, so results do not depend on it.
 
 The pool is created on first use, with one thread per core this process may run on.
 """
@@ -12,11 +11,9 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
-
-BLOCK_BYTES = 1 << 20  # working set of one task: about half a core's L2 cache
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -32,17 +29,26 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def for_channel_blocks(xp: object, channels: int, bytes_per_channel: int, kernel: Callable[[slice], None]) -> None:
-    """Call ``kernel(block)`` for consecutive slices ``block`` that cover ``range(channels)``.
+def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None]) -> None:
+    """Call ``kernel(block)`` for one slice per core, together covering ``range(size)``.
 
     On NumPy the calls run on all cores; on other array modules (a GPU) in one call.
     """
-    threads = num_threads()
-    if xp is not np or threads == 1 or channels == 1:
-        kernel(slice(0, channels))
+    threads = min(num_threads(), size)
+    if xp is not np or threads <= 1:
+        kernel(slice(0, size))
         return
-    blocks = max(threads, min(channels, channels * bytes_per_channel // BLOCK_BYTES))
-    size = -(-channels // blocks)
-    futures = [_pool().submit(kernel, slice(start, min(start + size, channels))) for start in range(0, channels, size)]
+    bounds = [size * k // threads for k in range(threads + 1)]
+    futures = [_pool().submit(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])]
     for future in futures:
         future.result()
+
+
+def outermost(array: Any, axes: Sequence[int]) -> int:
+    """The axis among ``axes`` with the largest stride: blocks of it are the longest runs of memory."""
+    return max(axes, key=lambda axis: (abs(array.strides[axis]) if array.shape[axis] > 1 else -1, -axis))
+
+
+def block_index(axis: int, block: slice) -> tuple[slice, ...]:
+    """The index that selects ``block`` along ``axis``."""
+    return (slice(None),) * axis + (block,)

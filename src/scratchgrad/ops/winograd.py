@@ -6,17 +6,18 @@ product of 4x4 arrays (Lavin & Gray, 2016)::
 
     y_tile = AT @ [(G @ w @ G.T) * (BT @ x_tile @ BT.T)] @ AT.T
 
-so summing over input channels becomes 16 independent GEMMs ``(C_out, C_in) @ (C_in, tiles)``
+so summing over input channels becomes 16 independent GEMMs ``(tiles, C_in) @ (C_in, C_out)``
 with 16 multiplies per 4 outputs instead of 36. All three products of training use it:
 the input and weight gradients are the adjoints of the same bilinear map, so they are GEMMs
 in the same domain followed by the transposed transforms.
 
-Arrays are batch-last (C, H, W, N), as everywhere in the conv kernels: tile-domain arrays are
-(4, 4, C, tiles_h, tiles_w, N) and every transform is a handful of whole-array adds over
-shifted windows, with N (and usually W) contiguous. The input is first split into its 2x2
-polyphase components (even/odd rows x even/odd columns) so that every window is a plain slice.
-Tile-domain results come from ``workspace`` (callers give them back), and every transform
-runs a block of channels at a time on all cores (``threads``).
+Arrays are in the conv kernels' (H, W, N, C) layout (see ``conv.py``); tile-domain arrays are
+(4, 4, tiles_h, tiles_w, N, C), i.e. 16 matrices of one row per tile and image. Every
+transform is a handful of whole-array adds over shifted windows of the outer (spatial) axes,
+each a long contiguous run of N * C values. The input is first split into its 2x2 polyphase
+components (even/odd rows x even/odd columns) so that every window is a plain slice.
+Tile-domain results come from ``workspace`` (callers give them back), and each transform runs
+on all cores, a block of images per thread (``threads``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Any, Sequence
 
 from ..backend import get_array_module
 from . import workspace
-from .threads import for_channel_blocks
+from .threads import for_blocks
 
 TILE, STEP = 4, 2  # input tile side, output tile side (= the stride between tiles)
 _BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
@@ -75,69 +76,66 @@ def _phase_slices(size: int, pad: int, phase: int, count: int) -> tuple[slice, s
 
 
 def _polyphase(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
-    """(C, H, W, N) -> (2, 2, C, th + 1, tw + 1, N): component [p, q] holds padded rows p::2, columns q::2."""
-    xp = get_array_module(x)
-    c, h, w, n = x.shape
-    q = xp.zeros((STEP, STEP, c, th + 1, tw + 1, n), dtype=x.dtype)
+    """(H, W, N, C) -> (2, 2, th + 1, tw + 1, N, C): component [p, q] holds padded rows p::2, columns q::2."""
+    h, w = x.shape[:2]
+    q = get_array_module(x).zeros((STEP, STEP, th + 1, tw + 1) + x.shape[2:], dtype=x.dtype)
     for p in range(STEP):
         rows_to, rows_from = _phase_slices(h, padding[0], p, th + 1)
         for r in range(STEP):
             cols_to, cols_from = _phase_slices(w, padding[1], r, tw + 1)
-            q[p, r, :, rows_to, cols_to] = x[:, rows_from, cols_from]
+            q[p, r, rows_to, cols_to] = x[rows_from, cols_from]
     return q
 
 
 def _unpolyphase(q: Any, x: Any, padding: tuple[int, int]) -> None:
-    """The adjoint of ``_polyphase`` (the padding's entries are dropped), into ``x`` (C, H, W, N)."""
-    h, w = x.shape[1:3]
+    """The adjoint of ``_polyphase`` (the padding's entries are dropped), into ``x`` (H, W, N, C)."""
+    h, w = x.shape[:2]
     for p in range(STEP):
-        rows_to, rows_from = _phase_slices(h, padding[0], p, q.shape[3])
+        rows_to, rows_from = _phase_slices(h, padding[0], p, q.shape[2])
         for r in range(STEP):
-            cols_to, cols_from = _phase_slices(w, padding[1], r, q.shape[4])
-            x[:, rows_from, cols_from] = q[p, r, :, rows_to, cols_to]
+            cols_to, cols_from = _phase_slices(w, padding[1], r, q.shape[3])
+            x[rows_from, cols_from] = q[p, r, rows_to, cols_to]
 
 
 # -------------------------------------------------------------------- transforms
-# Each transform allocates its result and fills it a block of channels at a time, on all cores.
+# Each transform allocates its result and fills it on all cores, a block of images (axis N) each.
 def input_transform(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
-    """(C, H, W, N) -> V (16, C, th * tw * N), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
+    """(H, W, N, C) -> V (16, th * tw * N, C), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
     xp = get_array_module(x)
-    c, n = x.shape[0], x.shape[3]
-    v = workspace.take(xp, (TILE, TILE, c, th, tw, n), x.dtype)
-    kernel = lambda block: _input_transform(x[block], padding, v[:, :, block])  # noqa: E731
-    for_channel_blocks(xp, c, v[:, :, 0].nbytes, kernel)
-    return v.reshape(TILE * TILE, c, th * tw * n)
+    n, c = x.shape[2:]
+    v = workspace.take(xp, (TILE, TILE, th, tw, n, c), x.dtype)
+    for_blocks(xp, n, lambda block: _input_transform(x[:, :, block], padding, v[:, :, :, :, block]))
+    return v.reshape(TILE * TILE, th * tw * n, c)
 
 
 def _input_transform(x: Any, padding: tuple[int, int], v: Any) -> None:
-    th, tw = v.shape[3:5]
+    th, tw = v.shape[2:4]
     q = _polyphase(x, padding, th, tw)
-    rows = get_array_module(x).empty((TILE, STEP) + q.shape[2:3] + (th, tw + 1, x.shape[3]), dtype=x.dtype)  # BT along H
-    row_windows = [q[r % STEP, :, :, r // STEP : r // STEP + th] for r in range(TILE)]
+    rows = get_array_module(x).empty((TILE, STEP, th, tw + 1) + x.shape[2:], dtype=x.dtype)  # BT along H
+    row_windows = [q[r % STEP, :, r // STEP : r // STEP + th] for r in range(TILE)]
     for a in range(TILE):
         _combine(rows[a], _nonzero(_BT[a], row_windows))
-    col_windows = [rows[:, s % STEP, :, :, s // STEP : s // STEP + tw] for s in range(TILE)]
+    col_windows = [rows[:, s % STEP, :, s // STEP : s // STEP + tw] for s in range(TILE)]
     for b in range(TILE):
         _combine(v[:, b], _nonzero(_BT[b], col_windows))
 
 
 def input_transform_adjoint(v: Any, shape: tuple[int, ...], padding: tuple[int, int], th: int, tw: int) -> Any:
-    """The transpose of ``input_transform``: (16, C, th * tw * N) -> (C, H, W, N), overlapping tiles summed."""
+    """The transpose of ``input_transform``: (16, th * tw * N, C) -> (H, W, N, C), overlapping tiles summed."""
     xp = get_array_module(v)
     x = xp.empty(shape, dtype=v.dtype)
-    v = v.reshape((TILE, TILE, shape[0], th, tw, shape[3]))
-    kernel = lambda block: _input_transform_adjoint(v[:, :, block], x[block], padding)  # noqa: E731
-    for_channel_blocks(xp, shape[0], v[:, :, 0].nbytes, kernel)
+    v = v.reshape((TILE, TILE, th, tw) + shape[2:])
+    for_blocks(xp, shape[2], lambda block: _input_transform_adjoint(v[:, :, :, :, block], x[:, :, block], padding))
     return x
 
 
 def _input_transform_adjoint(v: Any, x: Any, padding: tuple[int, int]) -> None:
     xp = get_array_module(v)
-    c, th, tw, n = v.shape[2:]
-    rows = xp.empty((TILE, STEP, c, th, tw + 1, n), dtype=v.dtype)
-    _overlap_add([rows[:, 0], rows[:, 1]], [v[:, b] for b in range(TILE)], axis=3, count=tw)
-    q = xp.empty((STEP, STEP, c, th + 1, tw + 1, n), dtype=v.dtype)
-    _overlap_add([q[0], q[1]], [rows[a] for a in range(TILE)], axis=2, count=th)
+    th, tw = v.shape[2:4]
+    rows = xp.empty((TILE, STEP, th, tw + 1) + v.shape[4:], dtype=v.dtype)
+    _overlap_add([rows[:, 0], rows[:, 1]], [v[:, b] for b in range(TILE)], axis=2, count=tw)
+    q = xp.empty((STEP, STEP, th + 1, tw + 1) + v.shape[4:], dtype=v.dtype)
+    _overlap_add([q[0], q[1]], [rows[a] for a in range(TILE)], axis=1, count=th)
     _unpolyphase(q, x, padding)
 
 
@@ -158,49 +156,48 @@ def _overlap_add(targets: Sequence[Any], sources: Sequence[Any], axis: int, coun
         _combine(target[window(s // STEP)], terms, accumulate=s >= STEP)
 
 
-def output_transform(m: Any, c_out: int, th: int, tw: int, output_hw: tuple[int, int]) -> Any:
-    """M (16, C_out, th * tw * N) -> Y (C_out, H_out, W_out, N), Y tile = AT @ M tile @ AT.T."""
+def output_transform(m: Any, th: int, tw: int, output_hw: tuple[int, int]) -> Any:
+    """M (16, th * tw * N, C) -> Y (H_out, W_out, N, C), Y tile = AT @ M tile @ AT.T."""
     xp = get_array_module(m)
-    n = m.shape[2] // (th * tw)
-    m = m.reshape(TILE, TILE, c_out, th, tw, n)
-    y = xp.empty((c_out, th, STEP, tw, STEP, n), dtype=m.dtype)
-    kernel = lambda block: _output_transform(m[:, :, block], y[block])  # noqa: E731
-    for_channel_blocks(xp, c_out, m[:, :, 0].nbytes, kernel)
-    return y.reshape(c_out, STEP * th, STEP * tw, n)[:, : output_hw[0], : output_hw[1]]
+    c = m.shape[2]
+    n = m.shape[1] // (th * tw)
+    m = m.reshape(TILE, TILE, th, tw, n, c)
+    y = xp.empty((th, STEP, tw, STEP, n, c), dtype=m.dtype)
+    for_blocks(xp, n, lambda block: _output_transform(m[:, :, :, :, block], y[:, :, :, :, block]))
+    return y.reshape(STEP * th, STEP * tw, n, c)[: output_hw[0], : output_hw[1]]
 
 
 def _output_transform(m: Any, y: Any) -> None:
     rows = get_array_module(m).empty((STEP,) + m.shape[1:], dtype=m.dtype)  # AT along H
     for i in range(STEP):
         _combine(rows[i], _nonzero(_AT[i], [m[a] for a in range(TILE)]))
-    sources = [rows[:, b].transpose(1, 2, 0, 3, 4) for b in range(TILE)]  # (C_out, th, row in tile, tw, N)
+    sources = [rows[:, b].swapaxes(0, 1) for b in range(TILE)]  # (th, row in tile, tw, N, C)
     for j in range(STEP):
-        _combine(y[:, :, :, :, j], _nonzero(_AT[j], sources))
+        _combine(y[:, :, :, j], _nonzero(_AT[j], sources))
 
 
 def output_transform_adjoint(grad_y: Any, th: int, tw: int) -> Any:
-    """The transpose of ``output_transform``: (C_out, H_out, W_out, N) -> dM (16, C_out, th * tw * N)."""
+    """The transpose of ``output_transform``: (H_out, W_out, N, C) -> dM (16, th * tw * N, C)."""
     xp = get_array_module(grad_y)
-    c_out, n = grad_y.shape[0], grad_y.shape[3]
-    dm = workspace.take(xp, (TILE, TILE, c_out, th, tw, n), grad_y.dtype)
-    kernel = lambda block: _output_transform_adjoint(grad_y[block], dm[:, :, block])  # noqa: E731
-    for_channel_blocks(xp, c_out, dm[:, :, 0].nbytes, kernel)
-    return dm.reshape(TILE * TILE, c_out, th * tw * n)
+    n, c = grad_y.shape[2:]
+    dm = workspace.take(xp, (TILE, TILE, th, tw, n, c), grad_y.dtype)
+    for_blocks(xp, n, lambda block: _output_transform_adjoint(grad_y[:, :, block], dm[:, :, :, :, block]))
+    return dm.reshape(TILE * TILE, th * tw * n, c)
 
 
 def _output_transform_adjoint(grad_y: Any, dm: Any) -> None:
     xp = get_array_module(grad_y)
-    c_out, h, w, n = grad_y.shape
-    th, tw = dm.shape[3:5]
+    th, tw = dm.shape[2:4]
+    h, w = grad_y.shape[:2]
     if (h, w) != (STEP * th, STEP * tw):
-        padded = xp.zeros((c_out, STEP * th, STEP * tw, n), dtype=grad_y.dtype)
-        padded[:, :h, :w] = grad_y
+        padded = xp.zeros((STEP * th, STEP * tw) + grad_y.shape[2:], dtype=grad_y.dtype)
+        padded[:h, :w] = grad_y
         grad_y = padded
-    rows = xp.empty((TILE, c_out, th, STEP * tw, n), dtype=grad_y.dtype)  # A along H
-    sources = [grad_y[:, i::STEP] for i in range(STEP)]
+    rows = xp.empty((TILE, th, STEP * tw) + grad_y.shape[2:], dtype=grad_y.dtype)  # A along H
+    sources = [grad_y[i::STEP] for i in range(STEP)]
     for a in range(TILE):
         _combine(rows[a], _nonzero([_AT[i][a] for i in range(STEP)], sources))
-    sources = [rows[:, :, :, j::STEP] for j in range(STEP)]
+    sources = [rows[:, :, j::STEP] for j in range(STEP)]
     for b in range(TILE):
         _combine(dm[:, b], _nonzero([_AT[j][b] for j in range(STEP)], sources))
 
@@ -220,13 +217,13 @@ def _g_transposed(taps: Sequence[Any]) -> list[Any]:
 
 
 def filter_transform(w: Any) -> Any:
-    """(C_out, C_in, 3, 3) -> U (16, C_out, C_in) = G @ w @ G.T per channel pair."""
+    """(C_out, C_in, 3, 3) -> U (16, C_in, C_out) = G @ w @ G.T per channel pair."""
     xp = get_array_module(w)
     c_out, c_in = w.shape[:2]
-    taps = xp.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (3, 3, C_out, C_in): every tap a contiguous matrix
-    u = xp.empty((TILE, TILE, c_out, c_in), dtype=w.dtype)
-    for_channel_blocks(xp, c_out, u[:, :, 0].nbytes, lambda block: _filter_transform(taps[:, :, block], u[:, :, block]))
-    return u.reshape(TILE * TILE, c_out, c_in)
+    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (3, 3, C_in, C_out): every tap a contiguous matrix
+    u = xp.empty((TILE, TILE, c_in, c_out), dtype=w.dtype)
+    for_blocks(xp, c_in, lambda block: _filter_transform(taps[:, :, block], u[:, :, block]))
+    return u.reshape(TILE * TILE, c_in, c_out)
 
 
 def _filter_transform(taps: Any, u: Any) -> None:
@@ -236,13 +233,13 @@ def _filter_transform(taps: Any, u: Any) -> None:
 
 
 def filter_transform_adjoint(du: Any) -> Any:
-    """The transpose of ``filter_transform``: (16, C_out, C_in) -> (C_out, C_in, 3, 3)."""
+    """The transpose of ``filter_transform``: (16, C_in, C_out) -> (C_out, C_in, 3, 3)."""
     xp = get_array_module(du)
-    c_out, c_in = du.shape[1:]
-    du = du.reshape(TILE, TILE, c_out, c_in)
-    taps = xp.empty((3, 3, c_out, c_in), dtype=du.dtype)
-    for_channel_blocks(xp, c_out, du[:, :, 0].nbytes, lambda block: _filter_transform_adjoint(du[:, :, block], taps[:, :, block]))
-    return xp.ascontiguousarray(taps.transpose(2, 3, 0, 1))
+    c_in, c_out = du.shape[1:]
+    du = du.reshape(TILE, TILE, c_in, c_out)
+    taps = xp.empty((3, 3, c_in, c_out), dtype=du.dtype)
+    for_blocks(xp, c_in, lambda block: _filter_transform_adjoint(du[:, :, block], taps[:, :, block]))
+    return xp.ascontiguousarray(taps.transpose(3, 2, 0, 1))
 
 
 def _filter_transform_adjoint(du: Any, taps: Any) -> None:
