@@ -80,8 +80,9 @@ def conv2d(
     geometry = ConvGeometry(input.shape[2:], kernel_hw, stride, _pair(padding, "padding"), dilation, groups)
     if min(geometry.output_hw) < 1:
         raise RuntimeError(f"conv2d: input of shape {input.shape} is too small for kernel {kernel_hw} with padding {padding} and dilation {dilation}")
-    out = Conv2d.apply(input, weight, geometry)
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise RuntimeError(f"conv2d: bias of shape {bias.shape} does not match weight of shape {weight.shape} (expected ({weight.shape[0]},))")
+    return Conv2d.apply(input, weight, bias, geometry)
 
 
 def _pool_geometry(name: str, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> ConvGeometry:

@@ -113,7 +113,7 @@ class Im2colKernel:
                     rows = slice(rows.start + block.start * rows.step, rows.start + block.stop * rows.step, rows.step)
                     cols[:, block, :, :, i, j] = grouped[rows, columns].transpose(3, 0, 1, 2, 4)
 
-        for_blocks(xp, oh, gather)
+        for_blocks(xp, oh, gather, cols.nbytes)
         return cols.reshape(groups, oh * ow * n, kh * kw * (c // groups))
 
     def columns_adjoint(self, cols: Any, input_shape: tuple[int, ...]) -> Any:
@@ -132,7 +132,7 @@ class Im2colKernel:
                     rows, columns = g.window(i, j)
                     x[rows, columns, block] += cols[:, :, :, block, i, j].transpose(1, 2, 3, 0, 4)
 
-        for_blocks(xp, n, scatter)
+        for_blocks(xp, n, scatter, cols.nbytes)
         return x.reshape(x.shape[:3] + (c,))[ph : ph + h, pw : pw + w]
 
     def _weight_matrix(self, w: Any) -> Any:
@@ -204,7 +204,7 @@ class WinogradKernel:
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
         v, u = self._v(x), self._u(w)
-        m = _matmul(v, u)
+        m = _matmul(v, u.transpose(0, 2, 1))
         y = winograd.output_transform(m, *self.tiles, self.geometry.output_hw)
         workspace.give(m)
         if keep_input:
@@ -223,12 +223,12 @@ class WinogradKernel:
         """Both gradients from one transformed output gradient; the GEMMs run back to back
         (BLAS threads spin for a while after a call, which slows whatever runs next)."""
         dm = winograd.output_transform_adjoint(grad_y, *self.tiles)
-        dv = None if w is None else _matmul(dm, self._u(w).transpose(0, 2, 1))
+        dv = None if w is None else _matmul(dm, self._u(w))
         du = None
         if x is not None:
             v, self.transformed_input = self.transformed_input, None
             v = self._v(x) if v is None else v
-            du = v.transpose(0, 2, 1) @ dm
+            du = dm.transpose(0, 2, 1) @ v
             workspace.give(v)
         workspace.give(dm)
         grad_x = None
@@ -250,25 +250,41 @@ def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | 
 
 
 class Conv2d(Function):
-    """y = conv(x, w): (N, C_in, H, W), (C_out, C_in/G, kh, kw) -> (N, C_out, Hout, Wout)."""
+    """y = conv(x, w) + bias: (N, C_in, H, W), (C_out, C_in/G, kh, kw), (C_out,) or None -> (N, C_out, Hout, Wout).
+
+    The bias is added in place to the fresh output, which saves a pass and a temporary.
+    """
 
     @staticmethod
-    def forward(ctx: Context, x: Tensor, w: Tensor, geometry: ConvGeometry) -> Any:
+    def forward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Any:
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry, ctx.kernel = geometry, kernel_for(geometry, x.shape[1], w.shape[0])
-        return spatial_major(ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1]))
+        y = ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1])
+        if bias is not None:
+            y += bias.data  # channels are y's last axis
+        return spatial_major(y)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         x, w = ctx.saved_tensors
+        grad_bias = _channel_sums(grad) if ctx.needs_input_grad[2] else None
         if is_grad_enabled():  # create_graph: gradients that can be differentiated again
             grad_x = Conv2dInputGrad.apply(grad, w, ctx.geometry) if w is not None else None
             grad_w = Conv2dWeightGrad.apply(x, grad, ctx.geometry) if x is not None else None
-            return grad_x, grad_w, None
+            return grad_x, grad_w, grad_bias, None
         grad_x, grad_w = ctx.kernel.backward(
             None if x is None else spatial_major(x.data), None if w is None else w.data, spatial_major(grad.data)
         )
-        return (None if grad_x is None else spatial_major(grad_x)), grad_w, None
+        return (None if grad_x is None else spatial_major(grad_x)), grad_w, grad_bias, None
+
+
+def _channel_sums(grad: Tensor) -> Tensor:
+    """Sum over every dim but the channels; on arrays in two stages (images, then pixels),
+    so that no running sum grows long."""
+    if is_grad_enabled():
+        return grad.sum((0, 2, 3))
+    g = spatial_major(grad.data)
+    return Tensor(g.reshape(-1, g.shape[2], g.shape[3]).sum(axis=1).sum(axis=0))
 
 
 class Conv2dInputGrad(Function):
@@ -284,7 +300,7 @@ class Conv2dInputGrad(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         grad_y, w = ctx.saved_tensors
-        grad_grad_y = Conv2d.apply(grad, w, ctx.geometry) if w is not None else None
+        grad_grad_y = Conv2d.apply(grad, w, None, ctx.geometry) if w is not None else None
         grad_w = Conv2dWeightGrad.apply(grad, grad_y, ctx.geometry) if grad_y is not None else None
         return grad_grad_y, grad_w, None
 
@@ -303,5 +319,5 @@ class Conv2dWeightGrad(Function):
     def backward(ctx: Context, grad: Tensor) -> Any:
         x, grad_y = ctx.saved_tensors
         grad_x = Conv2dInputGrad.apply(grad_y, grad, ctx.geometry) if grad_y is not None else None
-        grad_grad_y = Conv2d.apply(x, grad, ctx.geometry) if x is not None else None
+        grad_grad_y = Conv2d.apply(x, grad, None, ctx.geometry) if x is not None else None
         return grad_x, grad_grad_y, None

@@ -25,7 +25,8 @@ from ..backend import get_array_module
 from ..tensor import Tensor
 from .threads import for_blocks
 
-BLOCK_POSITIONS = 512  # positions per block: a cache-sized block whose sums are still short
+BLOCK_BYTES = 1 << 18  # a block fits in a core's cache ...
+BLOCK_POSITIONS = (256, 4096)  # ... within these bounds: enough work per block, short running sums
 
 
 class ChannelMatrix:
@@ -39,7 +40,9 @@ class ChannelMatrix:
         self.positions = 0 if channels_last else 1
         self.shape = x.shape
         self.matrix = self.of(x)
-        self.blocks = -(-self.matrix.shape[self.positions] // BLOCK_POSITIONS)
+        low, high = BLOCK_POSITIONS
+        self.block_size = min(high, max(low, BLOCK_BYTES // (x.shape[1] * x.itemsize)))
+        self.blocks = -(-self.matrix.shape[self.positions] // self.block_size)
 
     def of(self, a: Any) -> Any:
         """Another array of the same shape as a matrix in the same order (a copy if its layout differs)."""
@@ -56,13 +59,12 @@ class ChannelMatrix:
         return values[None, :] if self.positions == 0 else values[:, None]
 
     def block(self, a: Any, k: int) -> Any:
-        start = k * BLOCK_POSITIONS
-        index = slice(start, start + BLOCK_POSITIONS)
+        index = slice(k * self.block_size, (k + 1) * self.block_size)
         return a[index] if self.positions == 0 else a[:, index]
 
     def for_each_block(self, xp: Any, work: Callable[[int], None]) -> None:
         """Call ``work(k)`` for every block ``k`` of positions, on all cores."""
-        for_blocks(xp, self.blocks, lambda ks: [work(k) for k in range(ks.start, ks.stop)])
+        for_blocks(xp, self.blocks, lambda ks: [work(k) for k in range(ks.start, ks.stop)], self.matrix.nbytes)
 
 
 def _statistics(m: ChannelMatrix, xp: Any, dtype: Any) -> tuple[Any, Any]:

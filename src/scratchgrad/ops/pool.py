@@ -119,7 +119,7 @@ class BlockSelection:
             index = block_index(self.axis, block)
             xp.multiply(values[index][:, :, :, None, :, None], self._mask(block), out=_blocks(out[index], self.geometry))
 
-        for_blocks(xp, shape[self.axis], kernel)
+        for_blocks(xp, shape[self.axis], kernel, out.nbytes)
         return out
 
     def gather(self, x: Any) -> Any:
@@ -130,7 +130,7 @@ class BlockSelection:
             index = block_index(self.axis, block)
             xp.sum(_blocks(x[index], self.geometry) * self._mask(block), axis=(3, 5), out=out[index])
 
-        for_blocks(xp, x.shape[self.axis], kernel)
+        for_blocks(xp, x.shape[self.axis], kernel, x.nbytes)
         return out
 
 
@@ -142,7 +142,7 @@ def _block_max(x: Any, geometry: ConvGeometry) -> Any:
         index = block_index(axis, block)
         xp.max(_blocks(x[index], geometry), axis=(3, 5), out=out[index])
 
-    for_blocks(xp, x.shape[axis], kernel)
+    for_blocks(xp, x.shape[axis], kernel, x.nbytes)
     return out
 
 

@@ -29,13 +29,17 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None]) -> None:
+MIN_PARALLEL_BYTES = 1 << 20  # less work than this is not worth waking threads for
+
+
+def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int | None = None) -> None:
     """Call ``kernel(block)`` for one slice per core, together covering ``range(size)``.
 
-    On NumPy the calls run on all cores; on other array modules (a GPU) in one call.
+    On NumPy the calls run on all cores, unless ``nbytes`` (the size of the data the kernel
+    works through) is small; on other array modules (a GPU) in one call.
     """
     threads = min(num_threads(), size)
-    if xp is not np or threads <= 1:
+    if xp is not np or threads <= 1 or (nbytes is not None and nbytes < MIN_PARALLEL_BYTES):
         kernel(slice(0, size))
         return
     bounds = [size * k // threads for k in range(threads + 1)]

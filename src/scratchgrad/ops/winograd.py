@@ -6,7 +6,7 @@ product of 4x4 arrays (Lavin & Gray, 2016)::
 
     y_tile = AT @ [(G @ w @ G.T) * (BT @ x_tile @ BT.T)] @ AT.T
 
-so summing over input channels becomes 16 independent GEMMs ``(tiles, C_in) @ (C_in, C_out)``
+so summing over input channels becomes 16 independent GEMMs ``(tiles, C_in) @ (C_out, C_in).T``
 with 16 multiplies per 4 outputs instead of 36. All three products of training use it:
 the input and weight gradients are the adjoints of the same bilinear map, so they are GEMMs
 in the same domain followed by the transposed transforms.
@@ -104,7 +104,7 @@ def input_transform(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
     xp = get_array_module(x)
     n, c = x.shape[2:]
     v = workspace.take(xp, (TILE, TILE, th, tw, n, c), x.dtype)
-    for_blocks(xp, n, lambda block: _input_transform(x[:, :, block], padding, v[:, :, :, :, block]))
+    for_blocks(xp, n, lambda block: _input_transform(x[:, :, block], padding, v[:, :, :, :, block]), v.nbytes)
     return v.reshape(TILE * TILE, th * tw * n, c)
 
 
@@ -125,7 +125,7 @@ def input_transform_adjoint(v: Any, shape: tuple[int, ...], padding: tuple[int, 
     xp = get_array_module(v)
     x = xp.empty(shape, dtype=v.dtype)
     v = v.reshape((TILE, TILE, th, tw) + shape[2:])
-    for_blocks(xp, shape[2], lambda block: _input_transform_adjoint(v[:, :, :, :, block], x[:, :, block], padding))
+    for_blocks(xp, shape[2], lambda block: _input_transform_adjoint(v[:, :, :, :, block], x[:, :, block], padding), v.nbytes)
     return x
 
 
@@ -163,7 +163,7 @@ def output_transform(m: Any, th: int, tw: int, output_hw: tuple[int, int]) -> An
     n = m.shape[1] // (th * tw)
     m = m.reshape(TILE, TILE, th, tw, n, c)
     y = xp.empty((th, STEP, tw, STEP, n, c), dtype=m.dtype)
-    for_blocks(xp, n, lambda block: _output_transform(m[:, :, :, :, block], y[:, :, :, :, block]))
+    for_blocks(xp, n, lambda block: _output_transform(m[:, :, :, :, block], y[:, :, :, :, block]), m.nbytes)
     return y.reshape(STEP * th, STEP * tw, n, c)[: output_hw[0], : output_hw[1]]
 
 
@@ -181,7 +181,7 @@ def output_transform_adjoint(grad_y: Any, th: int, tw: int) -> Any:
     xp = get_array_module(grad_y)
     n, c = grad_y.shape[2:]
     dm = workspace.take(xp, (TILE, TILE, th, tw, n, c), grad_y.dtype)
-    for_blocks(xp, n, lambda block: _output_transform_adjoint(grad_y[:, :, block], dm[:, :, :, :, block]))
+    for_blocks(xp, n, lambda block: _output_transform_adjoint(grad_y[:, :, block], dm[:, :, :, :, block]), dm.nbytes)
     return dm.reshape(TILE * TILE, th * tw * n, c)
 
 
@@ -217,13 +217,13 @@ def _g_transposed(taps: Sequence[Any]) -> list[Any]:
 
 
 def filter_transform(w: Any) -> Any:
-    """(C_out, C_in, 3, 3) -> U (16, C_in, C_out) = G @ w @ G.T per channel pair."""
+    """(C_out, C_in, 3, 3) -> U (16, C_out, C_in) = G @ w @ G.T per channel pair."""
     xp = get_array_module(w)
     c_out, c_in = w.shape[:2]
-    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (3, 3, C_in, C_out): every tap a contiguous matrix
-    u = xp.empty((TILE, TILE, c_in, c_out), dtype=w.dtype)
-    for_blocks(xp, c_in, lambda block: _filter_transform(taps[:, :, block], u[:, :, block]))
-    return u.reshape(TILE * TILE, c_in, c_out)
+    taps = xp.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (3, 3, C_out, C_in): every tap a contiguous matrix
+    u = xp.empty((TILE, TILE, c_out, c_in), dtype=w.dtype)
+    for_blocks(xp, c_out, lambda block: _filter_transform(taps[:, :, block], u[:, :, block]), u.nbytes)
+    return u.reshape(TILE * TILE, c_out, c_in)
 
 
 def _filter_transform(taps: Any, u: Any) -> None:
@@ -233,13 +233,13 @@ def _filter_transform(taps: Any, u: Any) -> None:
 
 
 def filter_transform_adjoint(du: Any) -> Any:
-    """The transpose of ``filter_transform``: (16, C_in, C_out) -> (C_out, C_in, 3, 3)."""
+    """The transpose of ``filter_transform``: (16, C_out, C_in) -> (C_out, C_in, 3, 3)."""
     xp = get_array_module(du)
-    c_in, c_out = du.shape[1:]
-    du = du.reshape(TILE, TILE, c_in, c_out)
-    taps = xp.empty((3, 3, c_in, c_out), dtype=du.dtype)
-    for_blocks(xp, c_in, lambda block: _filter_transform_adjoint(du[:, :, block], taps[:, :, block]))
-    return xp.ascontiguousarray(taps.transpose(3, 2, 0, 1))
+    c_out, c_in = du.shape[1:]
+    du = du.reshape(TILE, TILE, c_out, c_in)
+    taps = xp.empty((3, 3, c_out, c_in), dtype=du.dtype)
+    for_blocks(xp, c_out, lambda block: _filter_transform_adjoint(du[:, :, block], taps[:, :, block]), du.nbytes)
+    return xp.ascontiguousarray(taps.transpose(2, 3, 0, 1))
 
 
 def _filter_transform_adjoint(du: Any, taps: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-KEEP = 4  # free buffers held at most
+KEEP = 8  # free buffers held at most
 MIN_BYTES = 1 << 20  # smaller arrays come from the allocator's heap, which already reuses them
 
 _free: list[np.ndarray] = []
