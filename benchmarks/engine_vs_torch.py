@@ -6,8 +6,8 @@
 
 A step is forward + cross-entropy + backward + Adam, in float32. Both engines get the same
 weights, the same batch and the same threads (all cores); after one warm-up step each their
-steps alternate (A B A B ...) so that the drift of a shared machine hits both, and the table
-gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
+steps alternate (A B A B ...) so that the drift of a shared machine hits both, with a short
+pause before each (see ``alternate``), and the table gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
 Linear layers (forward, input gradient except for the first layer, weight gradient), so an
 engine that does fewer multiplies (Winograd) can exceed the NumPy matmul rate measured in the
 same run.
@@ -133,13 +133,22 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 # ------------------------------------------------------------------ measurements
+PAUSE_S = 0.3  # before each timed step: BLAS and OpenMP threads of the other engine stop spinning
+
+
 def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list[float]]:
-    """One warm-up step each, then ``count`` timed steps of each engine, alternating."""
+    """One warm-up step each, then ``count`` timed steps of each engine, alternating.
+
+    Worker threads of both engines spin for a while after their last parallel call
+    (OpenBLAS's for up to ~0.1 s), which would slow the other engine's next step: a short
+    pause before each timed step keeps the two from measuring each other.
+    """
     for step in steps.values():
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(count):
         for name, step in steps.items():
+            time.sleep(PAUSE_S)
             times[name].append(_timed(step))
     return times
 
@@ -174,6 +183,7 @@ def breakdown(step: Callable[[], Any], optimizer: Any) -> dict[str, float]:
                 setattr(cls, phase, staticmethod(timed(getattr(cls, phase), _family(cls), phase == "backward")))
     optimizer_step = optimizer.step
     optimizer.step = timed(optimizer_step, "optimizer", False)
+    time.sleep(PAUSE_S)
     try:
         total = _timed(step)
     finally:
@@ -226,7 +236,10 @@ def _status_mb(field: str) -> float:
 def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[str, Any]:
     rate = matmul_rate()
     report: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+            "environment": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL", "MALLOC"))},
+        },
         "numpy_matmul_gflops": rate, "steps": steps, "targets": TARGETS, "workloads": {},
     }
     for workload in workloads:
@@ -247,25 +260,57 @@ def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[s
                 entry[engine]["memory"] = probe_memory("scratch" if engine == "scratchgrad" else "torch", workload, 2)
             entry["memory_ratio"] = entry["scratchgrad"]["memory"]["peak_mb"] / entry["torch"]["memory"]["peak_mb"]
         report["workloads"][workload] = entry
-        print_workload(workload, entry, rate)
+        print(f"{workload}: torch {entry['torch']['step_s']:.3f} s/step, scratchgrad {entry['scratchgrad']['step_s']:.3f} s/step", flush=True)
     return report
 
 
-def print_workload(name: str, entry: dict[str, Any], rate: float) -> None:
-    t, s = entry["torch"], entry["scratchgrad"]
-    memory = ""
-    if "memory" in t:
-        tm, sm = t["memory"], s["memory"]
-        memory = f" | peak MB torch {tm['peak_mb']:.0f} (step {tm['step_mb']:.0f}) scratch {sm['peak_mb']:.0f} (step {sm['step_mb']:.0f}) x{entry['memory_ratio']:.2f}"
-    print(
-        f"{name:11s} batch {entry['batch']:3d} {entry['gflop_per_step']:6.1f} GFLOP | s/step torch {t['step_s']:.3f} scratch {s['step_s']:.3f} "
-        f"ratio {entry['step_ratio']:.2f} | img/s {t['images_per_s']:6.0f} {s['images_per_s']:6.0f} | GFLOP/s {t['gflops']:5.0f} {s['gflops']:5.0f} "
-        f"({entry['matmul_fraction']:.0%} of matmul {rate:.0f}){memory}",
-        flush=True,
-    )
-    if "scratchgrad_breakdown_s" in entry:
-        parts = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in entry["scratchgrad_breakdown_s"].items())
-        print(f"{'':11s} scratchgrad ms: {parts}", flush=True)
+COLUMNS = [  # header, width, value of a workload's entry
+    ("workload", 11, lambda name, e: name),
+    ("batch", 5, lambda name, e: f"{e['batch']}"),
+    ("GFLOP", 6, lambda name, e: f"{e['gflop_per_step']:.1f}"),
+    ("torch s", 7, lambda name, e: f"{e['torch']['step_s']:.3f}"),
+    ("ours s", 7, lambda name, e: f"{e['scratchgrad']['step_s']:.3f}"),
+    ("ratio", 5, lambda name, e: f"{e['step_ratio']:.2f}"),
+    ("torch img/s", 11, lambda name, e: f"{e['torch']['images_per_s']:.0f}"),
+    ("ours img/s", 10, lambda name, e: f"{e['scratchgrad']['images_per_s']:.0f}"),
+    ("torch GF/s", 10, lambda name, e: f"{e['torch']['gflops']:.0f}"),
+    ("ours GF/s", 9, lambda name, e: f"{e['scratchgrad']['gflops']:.0f}"),
+    ("of matmul", 9, lambda name, e: f"{e['matmul_fraction']:.0%}"),
+    ("torch MB", 8, lambda name, e: _memory(e, "torch")),
+    ("ours MB", 8, lambda name, e: _memory(e, "scratchgrad")),
+    ("mem ratio", 9, lambda name, e: f"{e['memory_ratio']:.2f}" if "memory_ratio" in e else "-"),
+]
+BREAKDOWN_ROWS = {  # table row: op families of ``breakdown``
+    "conv forward": ["conv fwd"], "conv backward": ["conv bwd"], "batchnorm": ["batchnorm fwd", "batchnorm bwd"],
+    "pooling": ["pool fwd", "pool bwd"], "elementwise": ["elementwise fwd", "elementwise bwd"],
+    "linear + loss + other ops": None, "optimizer": ["optimizer"], "autograd + python": ["autograd + python"], "total": ["total"],
+}
+
+
+def _memory(entry: dict[str, Any], engine: str) -> str:
+    memory = entry[engine].get("memory")
+    return "-" if memory is None else f"{memory['peak_mb']:.0f}"
+
+
+def print_tables(report: dict[str, Any]) -> None:
+    workloads = report["workloads"]
+    print(f"\nOne training step (forward, cross-entropy, backward, Adam), float32, median of {report['steps']} alternated steps; "
+          f"NumPy matmul {report['numpy_matmul_gflops']:.0f} GFLOP/s; peak MB = peak resident memory of a fresh process")
+    print("  ".join(header.rjust(width) for header, width, _ in COLUMNS))
+    for name, entry in workloads.items():
+        print("  ".join(value(name, entry).rjust(width) for _, width, value in COLUMNS))
+    profiled = {name: e["scratchgrad_breakdown_s"] for name, e in workloads.items() if "scratchgrad_breakdown_s" in e}
+    if not profiled:
+        return
+    print("\nscratchgrad step by op family, ms (one profiled step)")
+    print(f"{'':26s}" + "".join(f"{name:>12s}" for name in profiled))
+    named = {family for families in BREAKDOWN_ROWS.values() if families for family in families}
+    for row, families in BREAKDOWN_ROWS.items():
+        cells = []
+        for times in profiled.values():
+            keys = families if families is not None else [k for k in times if k not in named]
+            cells.append(sum(times.get(k, 0.0) for k in keys) * 1e3)
+        print(f"{row:26s}" + "".join(f"{ms:12.0f}" for ms in cells))
 
 
 def main() -> None:
@@ -283,6 +328,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
     report = run(workloads, steps, memory=not args.quick, profile=not args.quick)
+    print_tables(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS}")

@@ -64,6 +64,10 @@ def _gather(x: Any, weight_of_tap: Any, geometry: ConvGeometry) -> Any:
     return total
 
 
+def _stride_order(a: Any) -> tuple[int, ...]:
+    return tuple(sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis])))
+
+
 def _tiles_input(geometry: ConvGeometry) -> bool:
     """Windows that tile the input without overlap or gaps (the usual 2x2, stride 2 pooling)."""
     return geometry.kernel_hw == geometry.stride and geometry.padding == (0, 0) and geometry.dilation == (1, 1)
@@ -114,6 +118,10 @@ class BlockSelection:
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
         new = xp.empty_like if (oh * kh, ow * kw) == (h, w) else xp.zeros_like  # every entry written, or not
         out = new(self.x, dtype=values.dtype, shape=shape)
+        if _stride_order(values) != _stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
+            aligned = xp.empty_like(self.out, dtype=values.dtype)
+            aligned[...] = values
+            values = aligned
 
         def kernel(block: slice) -> None:
             index = block_index(self.axis, block)

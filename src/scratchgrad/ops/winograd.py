@@ -1,248 +1,293 @@
-"""Winograd F(2x2, 3x3): the kernels of stride-1 3x3 convolutions with 2.25x fewer multiplies.
+"""Winograd convolution F(m x m, 3 x 3): the kernels of stride-1 3x3 layers with fewer multiplies.
 
-Each 2x2 block of outputs depends on a 4x4 tile of the (padded) input; tiles overlap by two
-rows and columns. In the Winograd domain the 3x3 correlation of one tile is an elementwise
-product of 4x4 arrays (Lavin & Gray, 2016)::
+Each m x m block of outputs depends on a (m + 2) x (m + 2) tile of the (padded) input; tiles
+overlap by two rows and columns. In the Winograd domain the 3x3 correlation of one tile is an
+elementwise product (Lavin & Gray, 2016)::
 
     y_tile = AT @ [(G @ w @ G.T) * (BT @ x_tile @ BT.T)] @ AT.T
 
-so summing over input channels becomes 16 independent GEMMs ``(tiles, C_in) @ (C_out, C_in).T``
-with 16 multiplies per 4 outputs instead of 36. All three products of training use it:
-the input and weight gradients are the adjoints of the same bilinear map, so they are GEMMs
-in the same domain followed by the transposed transforms.
+so summing over input channels becomes (m + 2)^2 independent GEMMs
+``(tiles, C_in) @ (C_out, C_in).T``: F(2x2, 3x3) does 16 multiplies per 4 outputs (2.25x fewer
+than direct convolution), F(4x4, 3x3) 36 per 16 (4x fewer) but with larger transforms and
+coefficients up to 8, which costs about one more decimal digit of float32 precision. All
+three products of training use it: the input and weight gradients are the adjoints of the
+same bilinear map, so they are GEMMs in the same domain followed by the transposed transforms.
 
 Arrays are in the conv kernels' (H, W, N, C) layout (see ``conv.py``); tile-domain arrays are
-(4, 4, tiles_h, tiles_w, N, C), i.e. 16 matrices of one row per tile and image. Every
-transform is a handful of whole-array adds over shifted windows of the outer (spatial) axes,
-each a long contiguous run of N * C values. The input is first split into its 2x2 polyphase
-components (even/odd rows x even/odd columns) so that every window is a plain slice.
-Tile-domain results come from ``workspace`` (callers give them back), and each transform runs
-on all cores, a block of images per thread (``threads``).
+(t, t, tiles_h, tiles_w, N, C) with t = m + 2, i.e. t * t matrices of one row per tile and
+image. Every transform is a handful of whole-array operations over shifted windows of the
+outer (spatial) axes, each a long contiguous run of N * C values. The input is first split
+into its m x m polyphase components (rows and columns modulo m) so that every window is a
+plain slice. Tile-domain results come from ``workspace`` (callers give them back), and each
+transform runs on all cores, a block of images per thread (``threads``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..backend import get_array_module
 from . import workspace
 from .threads import for_blocks
 
-TILE, STEP = 4, 2  # input tile side, output tile side (= the stride between tiles)
-_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
-_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
-_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
+
+@dataclass(frozen=True)
+class Variant:
+    """One Winograd algorithm F(m x m, 3 x 3): its output tile side ``m`` and its matrices."""
+
+    name: str
+    m: int
+    bt: tuple[tuple[float, ...], ...]  # (t, t): input transform
+    g: tuple[tuple[float, ...], ...]  # (t, 3): filter transform
+    at: tuple[tuple[float, ...], ...]  # (m, t): output transform
+
+    @property
+    def t(self) -> int:
+        """Input tile side, m + 2."""
+        return len(self.bt)
+
+    @property
+    def halo(self) -> int:
+        """Extra entries per polyphase component beyond one per tile: (t - 1) // m."""
+        return (self.t - 1) // self.m
+
+    def tiles(self, output_hw: tuple[int, int]) -> tuple[int, int]:
+        return tuple(-(-n // self.m) for n in output_hw)
 
 
+F2 = Variant(
+    "F(2x2, 3x3)", 2,
+    bt=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+    g=((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2), (0, 0, 1)),
+    at=((1, 1, 1, 0), (0, 1, -1, -1)),
+)
+F4 = Variant(  # interpolation points 0, 1, -1, 2, -2 and infinity
+    "F(4x4, 3x3)", 4,
+    bt=(
+        (4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+        (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1),
+    ),
+    g=(
+        (1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+        (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1),
+    ),
+    at=((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+)
+
+
+# -------------------------------------------------------------------- small linear maps on arrays
 def _combine(out: Any, terms: Sequence[tuple[float, Any]], accumulate: bool = False) -> None:
-    """``out (+)= sum(c * a for c, a in terms)`` for coefficients 1 or -1, one pass per term."""
+    """``out (+)= sum(c * a for c, a in terms)``: terms with equal |c| are summed with signs
+    first, one pass each, and scaled once."""
+    xp = get_array_module(out)
+    by_size: dict[float, list[tuple[bool, Any]]] = {}
+    for c, a in terms:
+        by_size.setdefault(abs(c), []).append((c > 0, a))
+    for size in sorted(by_size, key=lambda s: s != 1):  # unit coefficients first: no temporary
+        if size == 1 or not accumulate:
+            _signed_sum(out, by_size[size], accumulate)
+            if size != 1:
+                out *= out.dtype.type(size)
+        else:
+            part = xp.empty_like(out)
+            _signed_sum(part, by_size[size], False)
+            part *= part.dtype.type(size)
+            out += part
+        accumulate = True
+
+
+def _signed_sum(out: Any, terms: Sequence[tuple[bool, Any]], accumulate: bool) -> None:
+    """``out (+)= sum(+-a)``, one pass per term (two terms in one pass when not accumulating)."""
     xp = get_array_module(out)
     terms = list(terms)
     if not accumulate:
-        (c0, a0), rest = terms[0], terms[1:]
+        (p0, a0), rest = terms[0], terms[1:]
         if not rest:
-            xp.copyto(out, a0) if c0 == 1 else xp.negative(a0, out=out)
-        elif c0 == 1 or rest[0][0] == 1:  # out = a - b in one pass, whichever is positive
-            (c1, a1) = rest[0]
-            if c0 == c1:
+            xp.copyto(out, a0) if p0 else xp.negative(a0, out=out)
+        elif p0 or rest[0][0]:  # out = a -+ b in one pass, the positive one first
+            (p1, a1) = rest[0]
+            if p0 and p1:
                 xp.add(a0, a1, out=out)
             else:
-                xp.subtract(*((a0, a1) if c0 == 1 else (a1, a0)), out=out)
+                xp.subtract(*((a0, a1) if p0 else (a1, a0)), out=out)
             rest = rest[1:]
         else:
             xp.negative(a0, out=out)
         terms = rest
-    for c, a in terms:
-        (xp.add if c == 1 else xp.subtract)(out, a, out=out)
+    for positive, a in terms:
+        (xp.add if positive else xp.subtract)(out, a, out=out)
 
 
-def _nonzero(row: Sequence[float], sources: Sequence[Any]) -> list[tuple[float, Any]]:
-    return [(c, s) for c, s in zip(row, sources) if c]
+def _apply(matrix: Sequence[Sequence[float]], sources: Sequence[Any], outs: Sequence[Any]) -> None:
+    """outs[i] = sum_k matrix[i][k] * sources[k]."""
+    for row, out in zip(matrix, outs):
+        _combine(out, [(c, s) for c, s in zip(row, sources) if c])
 
 
-# -------------------------------------------------------------------- geometry
-def tiles(output_hw: tuple[int, int]) -> tuple[int, int]:
-    return tuple((n + STEP - 1) // STEP for n in output_hw)
+def _transposed(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
+    return [list(column) for column in zip(*matrix)]
 
 
-def _phase_slices(size: int, pad: int, phase: int, count: int) -> tuple[slice, slice]:
+# -------------------------------------------------------------------- polyphase components
+def _phase_slices(m: int, size: int, pad: int, phase: int, count: int) -> tuple[slice, slice]:
     """Along one axis: which entries ``t < count`` of polyphase component ``phase`` hold input
-    index ``STEP * t + phase - pad``, and which input indices those are."""
-    first = max(0, -(-(pad - phase) // STEP))
-    last = min(count, (size - 1 - phase + pad) // STEP + 1)
-    start = STEP * first + phase - pad
+    index ``m * t + phase - pad``, and which input indices those are."""
+    first = max(0, -(-(pad - phase) // m))
+    last = min(count, (size - 1 - phase + pad) // m + 1)
+    start = m * first + phase - pad
     if last <= first:
         return slice(0, 0), slice(0, 0)
-    return slice(first, last), slice(start, start + STEP * (last - first - 1) + 1, STEP)
+    return slice(first, last), slice(start, start + m * (last - first - 1) + 1, m)
 
 
-def _polyphase(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
-    """(H, W, N, C) -> (2, 2, th + 1, tw + 1, N, C): component [p, q] holds padded rows p::2, columns q::2."""
-    h, w = x.shape[:2]
-    q = get_array_module(x).zeros((STEP, STEP, th + 1, tw + 1) + x.shape[2:], dtype=x.dtype)
-    for p in range(STEP):
-        rows_to, rows_from = _phase_slices(h, padding[0], p, th + 1)
-        for r in range(STEP):
-            cols_to, cols_from = _phase_slices(w, padding[1], r, tw + 1)
+def _polyphase(v: Variant, x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
+    """(H, W, N, C) -> (m, m, th + halo, tw + halo, N, C): component [p, q] holds padded rows p::m, columns q::m."""
+    (h, w), m = x.shape[:2], v.m
+    q = get_array_module(x).zeros((m, m, th + v.halo, tw + v.halo) + x.shape[2:], dtype=x.dtype)
+    for p in range(m):
+        rows_to, rows_from = _phase_slices(m, h, padding[0], p, th + v.halo)
+        for r in range(m):
+            cols_to, cols_from = _phase_slices(m, w, padding[1], r, tw + v.halo)
             q[p, r, rows_to, cols_to] = x[rows_from, cols_from]
     return q
 
 
-def _unpolyphase(q: Any, x: Any, padding: tuple[int, int]) -> None:
+def _unpolyphase(v: Variant, q: Any, x: Any, padding: tuple[int, int]) -> None:
     """The adjoint of ``_polyphase`` (the padding's entries are dropped), into ``x`` (H, W, N, C)."""
-    h, w = x.shape[:2]
-    for p in range(STEP):
-        rows_to, rows_from = _phase_slices(h, padding[0], p, q.shape[2])
-        for r in range(STEP):
-            cols_to, cols_from = _phase_slices(w, padding[1], r, q.shape[3])
+    (h, w), m = x.shape[:2], v.m
+    for p in range(m):
+        rows_to, rows_from = _phase_slices(m, h, padding[0], p, q.shape[2])
+        for r in range(m):
+            cols_to, cols_from = _phase_slices(m, w, padding[1], r, q.shape[3])
             x[rows_from, cols_from] = q[p, r, rows_to, cols_to]
 
 
 # -------------------------------------------------------------------- transforms
 # Each transform allocates its result and fills it on all cores, a block of images (axis N) each.
-def input_transform(x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
-    """(H, W, N, C) -> V (16, th * tw * N, C), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
+def input_transform(v: Variant, x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
+    """(H, W, N, C) -> V (t * t, th * tw * N, C), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
     xp = get_array_module(x)
     n, c = x.shape[2:]
-    v = workspace.take(xp, (TILE, TILE, th, tw, n, c), x.dtype)
-    for_blocks(xp, n, lambda block: _input_transform(x[:, :, block], padding, v[:, :, :, :, block]), v.nbytes)
-    return v.reshape(TILE * TILE, th * tw * n, c)
+    out = workspace.take(xp, (v.t, v.t, th, tw, n, c), x.dtype)
+    for_blocks(xp, n, lambda block: _input_transform(v, x[:, :, block], padding, out[:, :, :, :, block]), out.nbytes)
+    return out.reshape(v.t * v.t, th * tw * n, c)
 
 
-def _input_transform(x: Any, padding: tuple[int, int], v: Any) -> None:
-    th, tw = v.shape[2:4]
-    q = _polyphase(x, padding, th, tw)
-    rows = get_array_module(x).empty((TILE, STEP, th, tw + 1) + x.shape[2:], dtype=x.dtype)  # BT along H
-    row_windows = [q[r % STEP, :, r // STEP : r // STEP + th] for r in range(TILE)]
-    for a in range(TILE):
-        _combine(rows[a], _nonzero(_BT[a], row_windows))
-    col_windows = [rows[:, s % STEP, :, s // STEP : s // STEP + tw] for s in range(TILE)]
-    for b in range(TILE):
-        _combine(v[:, b], _nonzero(_BT[b], col_windows))
+def _input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> None:
+    th, tw = out.shape[2:4]
+    q = _polyphase(v, x, padding, th, tw)
+    rows = get_array_module(x).empty((v.t, v.m, th, tw + v.halo) + x.shape[2:], dtype=x.dtype)  # BT along H
+    _apply(v.bt, [q[r % v.m, :, r // v.m : r // v.m + th] for r in range(v.t)], rows)
+    _apply(v.bt, [rows[:, s % v.m, :, s // v.m : s // v.m + tw] for s in range(v.t)], [out[:, b] for b in range(v.t)])
 
 
-def input_transform_adjoint(v: Any, shape: tuple[int, ...], padding: tuple[int, int], th: int, tw: int) -> Any:
-    """The transpose of ``input_transform``: (16, th * tw * N, C) -> (H, W, N, C), overlapping tiles summed."""
-    xp = get_array_module(v)
-    x = xp.empty(shape, dtype=v.dtype)
-    v = v.reshape((TILE, TILE, th, tw) + shape[2:])
-    for_blocks(xp, shape[2], lambda block: _input_transform_adjoint(v[:, :, :, :, block], x[:, :, block], padding), v.nbytes)
+def input_transform_adjoint(v: Variant, dv: Any, shape: tuple[int, ...], padding: tuple[int, int], th: int, tw: int) -> Any:
+    """The transpose of ``input_transform``: (t * t, th * tw * N, C) -> (H, W, N, C), overlapping tiles summed."""
+    xp = get_array_module(dv)
+    x = xp.empty(shape, dtype=dv.dtype)
+    dv = dv.reshape((v.t, v.t, th, tw) + shape[2:])
+    kernel = lambda block: _input_transform_adjoint(v, dv[:, :, :, :, block], x[:, :, block], padding)  # noqa: E731
+    for_blocks(xp, shape[2], kernel, dv.nbytes)
     return x
 
 
-def _input_transform_adjoint(v: Any, x: Any, padding: tuple[int, int]) -> None:
-    xp = get_array_module(v)
-    th, tw = v.shape[2:4]
-    rows = xp.empty((TILE, STEP, th, tw + 1) + v.shape[4:], dtype=v.dtype)
-    _overlap_add([rows[:, 0], rows[:, 1]], [v[:, b] for b in range(TILE)], axis=2, count=tw)
-    q = xp.empty((STEP, STEP, th + 1, tw + 1) + v.shape[4:], dtype=v.dtype)
-    _overlap_add([q[0], q[1]], [rows[a] for a in range(TILE)], axis=1, count=th)
-    _unpolyphase(q, x, padding)
+def _input_transform_adjoint(v: Variant, dv: Any, x: Any, padding: tuple[int, int]) -> None:
+    xp = get_array_module(dv)
+    th, tw = dv.shape[2:4]
+    rows = xp.empty((v.t, v.m, th, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
+    _overlap_add(v, [rows[:, p] for p in range(v.m)], [dv[:, b] for b in range(v.t)], axis=2, count=tw)
+    q = xp.empty((v.m, v.m, th + v.halo, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
+    _overlap_add(v, list(q), [rows[a] for a in range(v.t)], axis=1, count=th)
+    _unpolyphase(v, q, x, padding)
 
 
-def _overlap_add(targets: Sequence[Any], sources: Sequence[Any], axis: int, count: int) -> None:
-    """targets[s % 2][window s // 2 : s // 2 + count along ``axis``] = sum over s of sum_b BT[b, s] * sources[b].
+def _overlap_add(v: Variant, targets: Sequence[Any], sources: Sequence[Any], axis: int, count: int) -> None:
+    """targets[s % m][window s // m : s // m + count along ``axis``] = sum over s of sum_b BT[b, s] * sources[b].
 
-    Windows of one phase overlap in one entry, so the first (offset 0) is assigned and the
-    second added; the entry only the second covers is zeroed first.
+    Windows of one phase overlap, so the first (offset 0) is assigned and the later ones
+    added; the entries only later windows cover are zeroed first.
     """
     def window(offset: int) -> tuple[slice, ...]:
         return (slice(None),) * axis + (slice(offset, offset + count),)
 
     for target in targets:
-        target[(slice(None),) * axis + (count,)] = 0
-    for s in range(TILE):  # offsets 0 come first
-        target = targets[s % STEP]
-        terms = _nonzero([_BT[b][s] for b in range(TILE)], sources)
-        _combine(target[window(s // STEP)], terms, accumulate=s >= STEP)
+        target[(slice(None),) * axis + (slice(count, None),)] = 0
+    for s, column in enumerate(_transposed(v.bt)):  # offsets 0 come first
+        terms = [(c, source) for c, source in zip(column, sources) if c]
+        _combine(targets[s % v.m][window(s // v.m)], terms, accumulate=s >= v.m)
 
 
-def output_transform(m: Any, th: int, tw: int, output_hw: tuple[int, int]) -> Any:
-    """M (16, th * tw * N, C) -> Y (H_out, W_out, N, C), Y tile = AT @ M tile @ AT.T."""
-    xp = get_array_module(m)
-    c = m.shape[2]
-    n = m.shape[1] // (th * tw)
-    m = m.reshape(TILE, TILE, th, tw, n, c)
-    y = xp.empty((th, STEP, tw, STEP, n, c), dtype=m.dtype)
-    for_blocks(xp, n, lambda block: _output_transform(m[:, :, :, :, block], y[:, :, :, :, block]), m.nbytes)
-    return y.reshape(STEP * th, STEP * tw, n, c)[: output_hw[0], : output_hw[1]]
+def output_transform(v: Variant, mm: Any, th: int, tw: int, output_hw: tuple[int, int]) -> Any:
+    """M (t * t, th * tw * N, C) -> Y (H_out, W_out, N, C), Y tile = AT @ M tile @ AT.T."""
+    xp = get_array_module(mm)
+    c = mm.shape[2]
+    n = mm.shape[1] // (th * tw)
+    mm = mm.reshape(v.t, v.t, th, tw, n, c)
+    y = xp.empty((th, v.m, tw, v.m, n, c), dtype=mm.dtype)
+    for_blocks(xp, n, lambda block: _output_transform(v, mm[:, :, :, :, block], y[:, :, :, :, block]), mm.nbytes)
+    return y.reshape(v.m * th, v.m * tw, n, c)[: output_hw[0], : output_hw[1]]
 
 
-def _output_transform(m: Any, y: Any) -> None:
-    rows = get_array_module(m).empty((STEP,) + m.shape[1:], dtype=m.dtype)  # AT along H
-    for i in range(STEP):
-        _combine(rows[i], _nonzero(_AT[i], [m[a] for a in range(TILE)]))
-    sources = [rows[:, b].swapaxes(0, 1) for b in range(TILE)]  # (th, row in tile, tw, N, C)
-    for j in range(STEP):
-        _combine(y[:, :, :, j], _nonzero(_AT[j], sources))
+def _output_transform(v: Variant, mm: Any, y: Any) -> None:
+    rows = get_array_module(mm).empty((v.m,) + mm.shape[1:], dtype=mm.dtype)  # AT along H
+    _apply(v.at, list(mm), rows)
+    sources = [rows[:, b].swapaxes(0, 1) for b in range(v.t)]  # (th, row in tile, tw, N, C)
+    _apply(v.at, sources, [y[:, :, :, j] for j in range(v.m)])
 
 
-def output_transform_adjoint(grad_y: Any, th: int, tw: int) -> Any:
-    """The transpose of ``output_transform``: (H_out, W_out, N, C) -> dM (16, th * tw * N, C)."""
+def output_transform_adjoint(v: Variant, grad_y: Any, th: int, tw: int) -> Any:
+    """The transpose of ``output_transform``: (H_out, W_out, N, C) -> dM (t * t, th * tw * N, C)."""
     xp = get_array_module(grad_y)
     n, c = grad_y.shape[2:]
-    dm = workspace.take(xp, (TILE, TILE, th, tw, n, c), grad_y.dtype)
-    for_blocks(xp, n, lambda block: _output_transform_adjoint(grad_y[:, :, block], dm[:, :, :, :, block]), dm.nbytes)
-    return dm.reshape(TILE * TILE, th * tw * n, c)
+    dm = workspace.take(xp, (v.t, v.t, th, tw, n, c), grad_y.dtype)
+    for_blocks(xp, n, lambda block: _output_transform_adjoint(v, grad_y[:, :, block], dm[:, :, :, :, block]), dm.nbytes)
+    return dm.reshape(v.t * v.t, th * tw * n, c)
 
 
-def _output_transform_adjoint(grad_y: Any, dm: Any) -> None:
+def _output_transform_adjoint(v: Variant, grad_y: Any, dm: Any) -> None:
     xp = get_array_module(grad_y)
     th, tw = dm.shape[2:4]
     h, w = grad_y.shape[:2]
-    if (h, w) != (STEP * th, STEP * tw):
-        padded = xp.zeros((STEP * th, STEP * tw) + grad_y.shape[2:], dtype=grad_y.dtype)
+    if (h, w) != (v.m * th, v.m * tw):
+        padded = xp.zeros((v.m * th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)
         padded[:h, :w] = grad_y
         grad_y = padded
-    rows = xp.empty((TILE, th, STEP * tw) + grad_y.shape[2:], dtype=grad_y.dtype)  # A along H
-    sources = [grad_y[i::STEP] for i in range(STEP)]
-    for a in range(TILE):
-        _combine(rows[a], _nonzero([_AT[i][a] for i in range(STEP)], sources))
-    sources = [rows[:, :, j::STEP] for j in range(STEP)]
-    for b in range(TILE):
-        _combine(dm[:, b], _nonzero([_AT[j][b] for j in range(STEP)], sources))
+    a = _transposed(v.at)
+    rows = xp.empty((v.t, th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)  # A along H
+    _apply(a, [grad_y[i :: v.m] for i in range(v.m)], rows)
+    _apply(a, [rows[:, :, j :: v.m] for j in range(v.m)], [dm[:, b] for b in range(v.t)])
 
 
-def _g(taps: Sequence[Any]) -> list[Any]:
-    """G along one axis, 3 taps -> 4: (w0, (w0 + w1 + w2) / 2, (w0 - w1 + w2) / 2, w2)."""
-    w0, w1, w2 = taps
-    half_outer, half_middle = (w0 + w2) * 0.5, w1 * 0.5
-    return [w0, half_outer + half_middle, half_outer - half_middle, w2]
-
-
-def _g_transposed(taps: Sequence[Any]) -> list[Any]:
-    """G.T along one axis, 4 -> 3 (the adjoint of ``_g``)."""
-    u0, u1, u2, u3 = taps
-    half_sum = (u1 + u2) * 0.5
-    return [u0 + half_sum, (u1 - u2) * 0.5, u3 + half_sum]
-
-
-def filter_transform(w: Any) -> Any:
-    """(C_out, C_in, 3, 3) -> U (16, C_out, C_in) = G @ w @ G.T per channel pair."""
+def filter_transform(v: Variant, w: Any) -> Any:
+    """(C_out, C_in, 3, 3) -> U (t * t, C_out, C_in) = G @ w @ G.T per channel pair."""
     xp = get_array_module(w)
     c_out, c_in = w.shape[:2]
     taps = xp.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (3, 3, C_out, C_in): every tap a contiguous matrix
-    u = xp.empty((TILE, TILE, c_out, c_in), dtype=w.dtype)
-    for_blocks(xp, c_out, lambda block: _filter_transform(taps[:, :, block], u[:, :, block]), u.nbytes)
-    return u.reshape(TILE * TILE, c_out, c_in)
+    u = xp.empty((v.t, v.t, c_out, c_in), dtype=w.dtype)
+    for_blocks(xp, c_out, lambda block: _filter_transform(v, taps[:, :, block], u[:, :, block]), u.nbytes)
+    return u.reshape(v.t * v.t, c_out, c_in)
 
 
-def _filter_transform(taps: Any, u: Any) -> None:
-    for a, row in enumerate(_g([taps[i] for i in range(3)])):
-        for b, entry in enumerate(_g([row[j] for j in range(3)])):
-            u[a, b] = entry
+def _filter_transform(v: Variant, taps: Any, u: Any) -> None:
+    rows = get_array_module(taps).empty((v.t,) + taps.shape[1:], dtype=taps.dtype)
+    _apply(v.g, list(taps), rows)
+    for a in range(v.t):
+        _apply(v.g, list(rows[a]), list(u[a]))
 
 
-def filter_transform_adjoint(du: Any) -> Any:
-    """The transpose of ``filter_transform``: (16, C_out, C_in) -> (C_out, C_in, 3, 3)."""
+def filter_transform_adjoint(v: Variant, du: Any) -> Any:
+    """The transpose of ``filter_transform``: (t * t, C_out, C_in) -> (C_out, C_in, 3, 3)."""
     xp = get_array_module(du)
     c_out, c_in = du.shape[1:]
-    du = du.reshape(TILE, TILE, c_out, c_in)
+    du = du.reshape(v.t, v.t, c_out, c_in)
     taps = xp.empty((3, 3, c_out, c_in), dtype=du.dtype)
-    for_blocks(xp, c_out, lambda block: _filter_transform_adjoint(du[:, :, block], taps[:, :, block]), du.nbytes)
+    for_blocks(xp, c_out, lambda block: _filter_transform_adjoint(v, du[:, :, block], taps[:, :, block]), du.nbytes)
     return xp.ascontiguousarray(taps.transpose(2, 3, 0, 1))
 
 
-def _filter_transform_adjoint(du: Any, taps: Any) -> None:
-    for i, row in enumerate(_g_transposed([du[a] for a in range(TILE)])):
-        for j, entry in enumerate(_g_transposed([row[b] for b in range(TILE)])):
-            taps[i, j] = entry
+def _filter_transform_adjoint(v: Variant, du: Any, taps: Any) -> None:
+    g = _transposed(v.g)
+    rows = get_array_module(du).empty((3,) + du.shape[1:], dtype=du.dtype)
+    _apply(g, list(du), rows)
+    for i in range(3):
+        _apply(g, list(rows[i]), list(taps[i]))
