@@ -25,29 +25,38 @@ from ..backend import get_array_module
 from ..tensor import Tensor
 from .threads import for_blocks
 
+FOLD_WIDTH = 512  # values per row at least, for few channels (see ChannelMatrix)
 BLOCK_BYTES = 1 << 18  # a block fits in a core's cache ...
 BLOCK_POSITIONS = (256, 4096)  # ... within these bounds: enough work per block, short running sums
 
 
 class ChannelMatrix:
     """(N, C, *) as a matrix with one axis of channels and one of positions, a view when the
-    memory allows; ``positions`` is the positions axis (0: (M, C), 1: (C, M))."""
+    memory allows; ``positions`` is the positions axis (0: (M, C), 1: (C, M)).
+
+    With few channels last, ``fold`` consecutive positions share a row, (M / fold, fold * C),
+    so that every NumPy inner loop runs over hundreds of values, not C.
+    """
 
     def __init__(self, x: Any):
         others = sorted((axis for axis in range(x.ndim) if axis != 1), key=lambda axis: -x.strides[axis])
         channels_last = x.strides[1] <= min((x.strides[axis] for axis in others if x.shape[axis] > 1), default=x.strides[1])
         self.order = (*others, 1) if channels_last else (1, *others)
         self.positions = 0 if channels_last else 1
-        self.shape = x.shape
+        self.shape, channels = x.shape, x.shape[1]
+        count = x.size // max(channels, 1)
+        self.fold = 1
+        while channels_last and self.fold * 2 * channels <= FOLD_WIDTH and count % (self.fold * 2) == 0:
+            self.fold *= 2
         self.matrix = self.of(x)
         low, high = BLOCK_POSITIONS
-        self.block_size = min(high, max(low, BLOCK_BYTES // (x.shape[1] * x.itemsize)))
+        self.block_size = max(1, min(high, max(low, BLOCK_BYTES // (channels * x.itemsize))) // self.fold)
         self.blocks = -(-self.matrix.shape[self.positions] // self.block_size)
 
     def of(self, a: Any) -> Any:
         """Another array of the same shape as a matrix in the same order (a copy if its layout differs)."""
         a = a.transpose(self.order)
-        return a.reshape((-1, self.shape[1]) if self.positions == 0 else (self.shape[1], -1))
+        return a.reshape((-1, self.fold * self.shape[1]) if self.positions == 0 else (self.shape[1], -1))
 
     def back(self, matrix: Any) -> Any:
         """A matrix in this order back to the (N, C, *) shape (a view)."""
@@ -56,7 +65,17 @@ class ChannelMatrix:
 
     def per_channel(self, values: Any) -> Any:
         """(C,) -> broadcastable against the matrix."""
-        return values[None, :] if self.positions == 0 else values[:, None]
+        if self.positions == 1:
+            return values[:, None]
+        return get_array_module(values).tile(values, self.fold)[None, :]
+
+    def sum(self, block: Any) -> Any:
+        """(C,): the sum over the positions of a block."""
+        sums = block.sum(axis=self.positions)
+        return sums.reshape(self.fold, -1).sum(axis=0) if self.fold > 1 else sums
+
+    def positions_in(self, block: Any) -> int:
+        return block.shape[self.positions] * self.fold
 
     def block(self, a: Any, k: int) -> Any:
         index = slice(k * self.block_size, (k + 1) * self.block_size)
@@ -74,10 +93,10 @@ def _statistics(m: ChannelMatrix, xp: Any, dtype: Any) -> tuple[Any, Any]:
 
     def work(k: int) -> None:
         block = m.block(m.matrix, k)
-        sizes[k] = block.shape[m.positions]
-        means[k] = block.mean(axis=m.positions)
+        sizes[k] = m.positions_in(block)
+        means[k] = m.sum(block) / sizes[k]
         centered = block - m.per_channel(means[k])
-        squares[k] = xp.square(centered).sum(axis=m.positions)
+        squares[k] = m.sum(xp.square(centered))
 
     m.for_each_block(xp, work)
     total = sizes.sum()
@@ -105,11 +124,12 @@ class BatchNorm(Function):
         scale = invstd if weight is None else invstd * weight.data
         shift = -mean * scale if bias is None else bias.data - mean * scale
         out = xp.empty_like(m.matrix)
+        scale_row, shift_row = m.per_channel(scale), m.per_channel(shift)
 
         def normalize(k: int) -> None:
             block = m.block(out, k)
-            xp.multiply(m.block(m.matrix, k), m.per_channel(scale), out=block)
-            block += m.per_channel(shift)
+            xp.multiply(m.block(m.matrix, k), scale_row, out=block)
+            block += shift_row
 
         m.for_each_block(xp, normalize)
         ctx.save_for_backward(x, weight)
@@ -143,26 +163,29 @@ def _backward_arrays(x: Any, weight: Any, grad: Any, mean: Any, invstd: Any, bat
     g = m.of(grad)  # a view when grad has x's layout
     grad_sums, dots = (xp.empty((m.blocks, m.shape[1]), dtype=mean.dtype) for _ in range(2))
 
+    mean_row = m.per_channel(mean)
+
     def sums(k: int) -> None:
         g_block = m.block(g, k)
-        grad_sums[k] = g_block.sum(axis=m.positions)
-        dots[k] = ((m.block(m.matrix, k) - m.per_channel(mean)) * g_block).sum(axis=m.positions)
+        grad_sums[k] = m.sum(g_block)
+        dots[k] = m.sum((m.block(m.matrix, k) - mean_row) * g_block)
 
     m.for_each_block(xp, sums)
     grad_bias, dot = grad_sums.sum(axis=0), dots.sum(axis=0)
-    positions = m.matrix.shape[m.positions]
+    positions = m.positions_in(m.matrix)
     scale = invstd if weight is None else invstd * weight
     # dx = scale * grad + centered * a + b, with a = -scale * dot * invstd^2 / M, b = -scale * sum(grad) / M
     a, b = -scale * dot * invstd * invstd / positions, -scale * grad_bias / positions
+    scale_row, a_row, b_row = m.per_channel(scale), m.per_channel(a), m.per_channel(b)
     grad_x = xp.empty_like(m.matrix)
 
     def differentiate(k: int) -> None:
         out = m.block(grad_x, k)
-        xp.multiply(m.block(g, k), m.per_channel(scale), out=out)
+        xp.multiply(m.block(g, k), scale_row, out=out)
         if batch_stats:
-            centered = m.block(m.matrix, k) - m.per_channel(mean)
-            centered *= m.per_channel(a)
-            centered += m.per_channel(b)
+            centered = m.block(m.matrix, k) - mean_row
+            centered *= a_row
+            centered += b_row
             out += centered
 
     m.for_each_block(xp, differentiate)
