@@ -17,10 +17,10 @@ per engine and workload, which imports only that engine, builds the model and ru
 "step" memory subtracts the resident size measured just before the first step (interpreter,
 libraries, model and optimizer), i.e. what the training step itself needs at its peak.
 
-The scratchgrad breakdown times one extra step with every ``Function``'s forward and backward
-wrapped by an exclusive timer (a nested Function's time counts once, for the innermost), by
-op family; "autograd + python" is the rest of the step: the graph walk, tensor bookkeeping and
-module calls.
+The scratchgrad breakdown times three extra steps with every ``Function``'s forward and
+backward wrapped by an exclusive timer (a nested Function's time counts once, for the
+innermost), by op family, and gives the median of each family; "autograd + python" is the rest
+of the step: the graph walk, tensor bookkeeping and module calls.
 
 Writes ``benchmarks/results/engine_vs_torch.json``.
 """
@@ -48,6 +48,7 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
     "small_cnn": ("small_cnn", {"in_channels": 1, "input_size": 28}, (128, 1, 28, 28)),
 }
 TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
+PROFILED_STEPS = 3
 
 
 # ------------------------------------------------------------------ the two engines
@@ -252,8 +253,9 @@ def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[s
             entry[engine] = {"step_s": median, "images_per_s": batch / median, "gflops": flops / median / 1e9}
         entry["step_ratio"] = entry["scratchgrad"]["step_s"] / entry["torch"]["step_s"]
         entry["matmul_fraction"] = entry["scratchgrad"]["gflops"] / rate
-        if profile:
-            entry["scratchgrad_breakdown_s"] = breakdown(scratch_step, optimizer)
+        if profile:  # per family, the median of a few profiled steps (one step can catch a stall)
+            runs = [breakdown(scratch_step, optimizer) for _ in range(PROFILED_STEPS)]
+            entry["scratchgrad_breakdown_s"] = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
         del torch_step, scratch_step, optimizer
         if memory:
             for engine in ("torch", "scratchgrad"):
@@ -302,7 +304,7 @@ def print_tables(report: dict[str, Any]) -> None:
     profiled = {name: e["scratchgrad_breakdown_s"] for name, e in workloads.items() if "scratchgrad_breakdown_s" in e}
     if not profiled:
         return
-    print("\nscratchgrad step by op family, ms (one profiled step)")
+    print("\nscratchgrad step by op family, ms (median of %d profiled steps)" % PROFILED_STEPS)
     print(f"{'':26s}" + "".join(f"{name:>12s}" for name in profiled))
     named = {family for families in BREAKDOWN_ROWS.values() if families for family in families}
     for row, families in BREAKDOWN_ROWS.items():
