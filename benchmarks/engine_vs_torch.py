@@ -233,6 +233,49 @@ def _status_mb(field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
+# ------------------------------------------------------------------ single conv layers
+LAYERS = [  # (label, batch, C_in, side, C_out, kernel, stride)
+    ("C5L3 conv2", 64, 128, 16, 256, 3, 1), ("C5L3 conv4", 64, 512, 8, 512, 3, 1), ("C5L3-28 conv4", 64, 512, 7, 512, 3, 1),
+    ("ResNet18 layer1", 64, 64, 32, 64, 3, 1), ("ResNet18 layer2", 64, 128, 16, 128, 3, 1),
+    ("ResNet18 layer3", 64, 256, 8, 256, 3, 1), ("ResNet18 layer4", 64, 512, 4, 512, 3, 1),
+    ("ResNet18 down 3x3", 64, 64, 32, 128, 3, 2), ("ResNet18 down 1x1", 64, 64, 32, 128, 1, 2),
+    ("small CNN conv1", 128, 1, 28, 32, 3, 1), ("small CNN conv2", 128, 32, 14, 64, 3, 1),
+]
+
+
+def layer_times(repeats: int = 5) -> list[dict[str, Any]]:
+    """Forward + backward (input and weight gradients) of single conv layers, median ms per engine.
+
+    scratchgrad's input is laid out as a conv output is (see ``ops/conv.py``); the first layer of
+    a network gets no input gradient, as in training.
+    """
+    import scratchgrad
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rng, rows = np.random.default_rng(0), []
+    for label, batch, c_in, side, c_out, kernel, stride in LAYERS:
+        x = rng.standard_normal((batch, c_in, side, side), dtype=np.float32)
+        w = rng.standard_normal((c_out, c_in, kernel, kernel), dtype=np.float32) / float(np.sqrt(c_in * kernel * kernel))
+        padding, first = kernel // 2, c_in == 1
+        tx, tw = torch.tensor(x, requires_grad=not first), torch.tensor(w, requires_grad=True)
+        sx = scratchgrad.tensor(np.ascontiguousarray(x.transpose(2, 3, 0, 1))).permute(2, 3, 0, 1).requires_grad_(not first)
+        sw = scratchgrad.tensor(w, requires_grad=True)
+        side_out = (side + 2 * padding - kernel) // stride + 1
+        grad = rng.standard_normal((batch, c_out, side_out, side_out), dtype=np.float32)
+        tg, sg = torch.tensor(grad), scratchgrad.tensor(np.ascontiguousarray(grad.transpose(2, 3, 0, 1))).permute(2, 3, 0, 1)
+        steps = {
+            "torch": lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding).backward(tg),
+            "scratchgrad": lambda: scratchgrad.nn.functional.conv2d(sx, sw, stride=stride, padding=padding).backward(sg),
+        }
+        times = alternate(steps, repeats)
+        rows.append({"layer": label, "shape": [batch, c_in, side, c_out, kernel, stride],
+                     **{engine: statistics.median(values) * 1e3 for engine, values in times.items()}})
+        print(f"{label:18s} {c_in:3d} -> {c_out:3d} at {side:2d}x{side:<2d} k{kernel} s{stride}: "
+              f"torch {rows[-1]['torch']:6.1f} ms, scratchgrad {rows[-1]['scratchgrad']:6.1f} ms", flush=True)
+    return rows
+
+
 # ------------------------------------------------------------------ report
 def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[str, Any]:
     rate = matmul_rate()
@@ -320,6 +363,7 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {', '.join(WORKLOADS)}")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per engine (default 7, 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="2 steps, no memory probes, no breakdown")
+    parser.add_argument("--layers", action="store_true", help="also time single conv layers of the workloads (forward + backward)")
     parser.add_argument("--probe", nargs=2, metavar=("ENGINE", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     steps = args.steps or (2 if args.quick else 7)
@@ -331,6 +375,9 @@ def main() -> None:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
     report = run(workloads, steps, memory=not args.quick, profile=not args.quick)
     print_tables(report)
+    if args.layers:
+        print("\nsingle conv layers, forward + backward, median ms")
+        report["layers"] = layer_times()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS}")
