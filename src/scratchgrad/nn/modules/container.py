@@ -14,7 +14,24 @@ def _absolute_index(index: int, length: int) -> int:
     return index % length
 
 
-class Sequential(Module):
+class _NumberedModules(Module):
+    """Children named "0".."n-1" (Sequential, ModuleList): length, iteration and deletion."""
+
+    def __delitem__(self, index: int | slice) -> None:
+        keys = list(self._modules)
+        for key in keys[index] if isinstance(index, slice) else [keys[_absolute_index(index, len(self))]]:
+            delattr(self, key)
+        # renumber so that the names stay "0".."n-1", as PyTorch does
+        self._modules = OrderedDict((str(i), module) for i, module in enumerate(self._modules.values()))
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_NumberedModules):
     """Modules called one after another, each on the previous one's output.
 
     ``Sequential(m0, m1, ...)`` names the children "0", "1", ...;
@@ -43,18 +60,6 @@ class Sequential(Module):
         key = list(self._modules)[_absolute_index(index, len(self))]
         setattr(self, key, module)
 
-    def __delitem__(self, index: int | slice) -> None:
-        keys = list(self._modules)
-        for key in keys[index] if isinstance(index, slice) else [keys[_absolute_index(index, len(self))]]:
-            delattr(self, key)
-        # renumber so that the names stay "0".."n-1", as PyTorch does
-        self._modules = OrderedDict((str(i), module) for i, module in enumerate(self._modules.values()))
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
@@ -87,7 +92,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_NumberedModules):
     """A list of modules whose parameters are registered (unlike a plain Python list).
 
     Args:
@@ -107,17 +112,6 @@ class ModuleList(Module):
     def __setitem__(self, index: int, module: Module) -> None:
         setattr(self, str(_absolute_index(index, len(self))), module)
 
-    def __delitem__(self, index: int | slice) -> None:
-        keys = list(self._modules)
-        for key in keys[index] if isinstance(index, slice) else [str(_absolute_index(index, len(self)))]:
-            delattr(self, key)
-        self._modules = OrderedDict((str(i), module) for i, module in enumerate(self._modules.values()))
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
