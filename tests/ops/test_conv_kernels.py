@@ -178,6 +178,26 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
         np.testing.assert_array_equal(single, several)
 
 
+def test_winograd_chunks_of_images_and_one_chunk_agree(monkeypatch):
+    """Thin layers run chunk by chunk (several chunks at once), wide ones as one chunk of all
+    images: outputs and input gradients agree bit for bit, weight gradients up to the order in
+    which the chunks' partial sums are added."""
+    rng = np.random.default_rng(3)
+    x, w, gy = (rng.standard_normal(s).astype(np.float32) for s in ((9, 9, 7, 16), (24, 16, 3, 3), (9, 9, 7, 24)))
+    geometry = ConvGeometry((9, 9), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    results = []
+    for rows_per_channel in (0, 10**9):
+        monkeypatch.setattr(WinogradKernel, "MIN_ROWS_PER_CHANNEL", rows_per_channel)
+        kernel = WinogradKernel(geometry)
+        assert len(kernel._chunks(7, 24, 4)) == (4 if rows_per_channel == 0 else 1)
+        results.append([kernel.forward(x, w), *kernel.backward(x, w, gy)])
+    (y1, gx1, gw1), (y2, gx2, gw2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(gx1, gx2)
+    np.testing.assert_allclose(gw1, gw2, rtol=1e-5, atol=1e-5 * np.abs(gw2).max())
+
+
 def _adjoint_gap(forward, adjoint, x_shape, y_shape, rng):
     """|<forward(x), y> - <x, adjoint(y)>| relative to the size of the terms."""
     x, y = rng.standard_normal(x_shape), rng.standard_normal(y_shape)
@@ -193,13 +213,31 @@ def test_winograd_transforms_and_their_adjoints(hw, padding, variant):
     c, n, t = 3, 2, variant.t
     output_hw = tuple(s + 2 * p - 2 for s, p in zip(hw, padding))
     th, tw = variant.tiles(output_hw)
+    tile_domain = (t, t, th, tw, n, c)
+
+    def input_transform(x):
+        v = np.empty(tile_domain)
+        winograd.input_transform(variant, x, padding, v)
+        return v
+
+    def input_adjoint(v):
+        x = np.empty((*hw, n, c))
+        winograd.input_transform_adjoint(variant, v, padding, x)
+        return x
+
+    def output_transform(m):
+        y = np.empty((variant.m * th, variant.m * tw, n, c))
+        winograd.output_transform(variant, m, y)
+        return y[: output_hw[0], : output_hw[1]]
+
+    def output_adjoint(y):
+        m = np.empty(tile_domain)
+        winograd.output_transform_adjoint(variant, y, m)
+        return m
+
     gaps = [
-        _adjoint_gap(lambda x: winograd.input_transform(variant, x, padding, th, tw),
-                     lambda v: winograd.input_transform_adjoint(variant, v, (*hw, n, c), padding, th, tw),
-                     (*hw, n, c), (t * t, th * tw * n, c), rng),
-        _adjoint_gap(lambda m: winograd.output_transform(variant, m, th, tw, output_hw),
-                     lambda y: winograd.output_transform_adjoint(variant, y, th, tw),
-                     (t * t, th * tw * n, c), (*output_hw, n, c), rng),
+        _adjoint_gap(input_transform, input_adjoint, (*hw, n, c), tile_domain, rng),
+        _adjoint_gap(output_transform, output_adjoint, tile_domain, (*output_hw, n, c), rng),
         _adjoint_gap(lambda w: winograd.filter_transform(variant, w), lambda u: winograd.filter_transform_adjoint(variant, u),
                      (c, 2, 3, 3), (t * t, c, 2), rng),
     ]

@@ -30,7 +30,7 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
-from . import winograd, workspace
+from . import threads, winograd, workspace
 from .threads import for_blocks
 
 WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too thin for the transforms to pay off
@@ -189,34 +189,60 @@ class Im2colKernel:
 class WinogradKernel:
     """3x3, stride 1, no dilation, no groups: Winograd F(m x m, 3 x 3) (see ``winograd.py``).
 
-    It keeps the transformed weight of ``forward`` for the input gradient, and the
-    transformed input when asked to, for the weight gradient (dropped once used).
+    The transform domain is 4x (F(4x4): 2.25x) the size of the activations. On layers with
+    few channels and many tiles the transforms, not the GEMMs, take the time, and they are
+    bound by memory: there every product runs image chunk by image chunk, a chunk per core
+    (``threads.run_chunks``), on data that stays in that core's cache. On wide layers the
+    GEMMs dominate and want many rows: there all images make one chunk, with multi-threaded
+    GEMMs and the transforms split over the cores by images. The backward recomputes the
+    transformed input rather than keeping it; the transformed weight of ``forward`` is kept
+    for the input gradient.
     """
+
+    CHUNK_BYTES = 8 << 20  # a chunk's transform-domain data, at most (unless one image needs more)
+    MIN_CHUNKS = 4  # split small batches further, to keep every core busy
+    MIN_ROWS_PER_CHANNEL = 2  # below this many GEMM rows per channel, one chunk of all images
 
     def __init__(self, geometry: ConvGeometry, variant: winograd.Variant = winograd.F2):
         self.geometry, self.variant = geometry, variant
         self.tiles = variant.tiles(geometry.output_hw)
         self.transformed_weight: Any = None
-        self.transformed_input: Any = None
 
     def _u(self, w: Any) -> Any:
         if self.transformed_weight is None:
             self.transformed_weight = winograd.filter_transform(self.variant, w)
         return self.transformed_weight
 
-    def _v(self, x: Any) -> Any:
-        return winograd.input_transform(self.variant, x, self.geometry.padding, *self.tiles)
+    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+        """Chunks of images, sized from the shapes only (never from the core count)."""
+        (th, tw), t = self.tiles, self.variant.t
+        size = max(1, min(self.CHUNK_BYTES // (t * t * th * tw * channels * itemsize), -(-images // self.MIN_CHUNKS)))
+        if size * th * tw < self.MIN_ROWS_PER_CHANNEL * channels:
+            size = images
+        return threads.chunks(images, size)
+
+    def _tile_array(self, xp: Any, images: int, channels: int, dtype: Any) -> Any:
+        """A (t, t, th, tw, images, channels) workspace buffer."""
+        return workspace.take(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
 
     def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
-        v, u = self._v(x), self._u(w)
-        m = _matmul(v, u.transpose(0, 2, 1))
-        y = winograd.output_transform(self.variant, m, *self.tiles, self.geometry.output_hw)
-        workspace.give(m)
-        if keep_input:
-            self.transformed_input = v
-        else:
-            workspace.give(v)
-        return y
+        """(H, W, N, C_in), (C_out, C_in, 3, 3) -> (H_out, W_out, N, C_out); ``keep_input`` is
+        ignored (the backward recomputes the transformed input)."""
+        xp, (h, w_out), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
+        v, padding, (th, tw) = self.variant, self.geometry.padding, self.tiles
+        ut = self._u(w).transpose(0, 2, 1)
+        y = xp.empty((v.m * th, v.m * tw, n, c_out), dtype=xp.result_type(x, w))
+
+        def chunk(images: slice) -> None:
+            xs, ys, count = x[:, :, images], y[:, :, images], images.stop - images.start
+            transformed = self._tile_array(xp, count, x.shape[3], y.dtype)
+            for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+            products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
+            for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
+            workspace.give(transformed, products)
+
+        threads.run_chunks(xp, self._chunks(n, max(x.shape[3], c_out), y.itemsize), chunk)
+        return y[:h, :w_out]
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
         return self.backward(None, w, grad_y)[0]
@@ -225,24 +251,44 @@ class WinogradKernel:
         return self.backward(x, None, grad_y)[1]
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
-        """Both gradients from one transformed output gradient; the GEMMs run back to back
-        (BLAS threads spin for a while after a call, which slows whatever runs next)."""
-        grad_y = get_array_module(grad_y).ascontiguousarray(grad_y)  # a copy only if it is not (H, W, N, C) already
-        dm = winograd.output_transform_adjoint(self.variant, grad_y, *self.tiles)
-        dv = None if w is None else _matmul(dm, self._u(w))
-        du = None
-        if x is not None:
-            v, self.transformed_input = self.transformed_input, None
-            v = self._v(x) if v is None else v
-            du = dm.transpose(0, 2, 1) @ v
-            workspace.give(v)
-        workspace.give(dm)
-        grad_x = None
-        if dv is not None:
-            shape = self.geometry.input_hw + (grad_y.shape[2], w.shape[1])
-            grad_x = winograd.input_transform_adjoint(self.variant, dv, shape, self.geometry.padding, *self.tiles)
-            workspace.give(dv)
-        return grad_x, (None if du is None else winograd.filter_transform_adjoint(self.variant, du))
+        """Both gradients, chunk by chunk from one transformed output gradient; the weight
+        gradient's partial sums are added in chunk order."""
+        xp, v, padding = get_array_module(grad_y), self.variant, self.geometry.padding
+        grad_y = xp.ascontiguousarray(grad_y)  # a copy only if it is not (H, W, N, C) already
+        (n, c_out), c_in = grad_y.shape[2:], (w.shape[1] if w is not None else x.shape[3])
+        u = None if w is None else self._u(w)
+        grad_x = None if w is None else xp.empty(self.geometry.input_hw + (n, c_in), dtype=grad_y.dtype)
+
+        def chunk(images: slice) -> Any:
+            gys, count = grad_y[:, :, images], images.stop - images.start
+            dm = self._tile_array(xp, count, c_out, grad_y.dtype)
+            for_blocks(xp, count, lambda b: winograd.output_transform_adjoint(v, gys[:, :, b], dm[..., b, :]), dm.nbytes)
+            if u is not None:
+                dv, gxs = _matmul(_matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
+                for_blocks(xp, count, lambda b: winograd.input_transform_adjoint(v, dv[..., b, :], padding, gxs[:, :, b]), dv.nbytes)
+                workspace.give(dv)
+            du = None
+            if x is not None:
+                xs, transformed = x[:, :, images], self._tile_array(xp, count, c_in, grad_y.dtype)
+                for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+                du = _matrices(dm).transpose(0, 2, 1) @ _matrices(transformed)
+                workspace.give(transformed)
+            workspace.give(dm)
+            return du
+
+        blocks = self._chunks(n, max(c_out, c_in), grad_y.itemsize)
+        du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)
+        return grad_x, (None if x is None else winograd.filter_transform_adjoint(v, du))
+
+
+def _matrices(tiles: Any) -> Any:
+    """(t, t, th, tw, n, C) -> (t * t, th * tw * n, C): one GEMM operand per tile position."""
+    return tiles.reshape(tiles.shape[0] * tiles.shape[1], -1, tiles.shape[-1])
+
+
+def _add_into(total: Any, part: Any) -> Any:
+    total += part
+    return total
 
 
 def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | WinogradKernel:

@@ -15,11 +15,11 @@ same bilinear map, so they are GEMMs in the same domain followed by the transpos
 
 Arrays are in the conv kernels' (H, W, N, C) layout (see ``conv.py``); tile-domain arrays are
 (t, t, tiles_h, tiles_w, N, C) with t = m + 2, i.e. t * t matrices of one row per tile and
-image. Every transform is a handful of whole-array operations over shifted windows of the
-outer (spatial) axes, each a long contiguous run of N * C values. The input is first split
-into its m x m polyphase components (rows and columns modulo m) so that every window is a
-plain slice. Tile-domain results come from ``workspace`` (callers give them back), and each
-transform runs on all cores, a block of images per thread (``threads``).
+image. Every activation transform is a handful of whole-array operations over shifted windows
+of the outer (spatial) axes, each a long contiguous run of N * C values. The input is first
+split into its m x m polyphase components (rows and columns modulo m) so that every window is a
+plain slice. The activation transforms write into arrays their caller gives and run on the
+calling thread: ``conv.WinogradKernel`` decides how the images are split over the cores.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..backend import get_array_module
-from . import workspace
 from .threads import for_blocks
 
 
@@ -163,17 +162,11 @@ def _unpolyphase(v: Variant, q: Any, x: Any, padding: tuple[int, int]) -> None:
 
 
 # -------------------------------------------------------------------- transforms
-# Each transform allocates its result and fills it on all cores, a block of images (axis N) each.
-def input_transform(v: Variant, x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
-    """(H, W, N, C) -> V (t * t, th * tw * N, C), V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
-    xp = get_array_module(x)
-    n, c = x.shape[2:]
-    out = workspace.take(xp, (v.t, v.t, th, tw, n, c), x.dtype)
-    for_blocks(xp, n, lambda block: _input_transform(v, x[:, :, block], padding, out[:, :, :, :, block]), out.nbytes)
-    return out.reshape(v.t * v.t, th * tw * n, c)
-
-
-def _input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> None:
+# The activation transforms work on the images they are given, on the calling thread, writing
+# into ``out``; tile-domain arrays are (t, t, th, tw, n, C). ``conv.WinogradKernel`` decides
+# how the images are split over the cores.
+def input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> None:
+    """(H, W, n, C) -> ``out`` V, V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
     th, tw = out.shape[2:4]
     q = _polyphase(v, x, padding, th, tw)
     rows = get_array_module(x).empty((v.t, v.m, th, tw + v.halo) + x.shape[2:], dtype=x.dtype)  # BT along H
@@ -181,24 +174,15 @@ def _input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> 
     _apply(v.bt, [rows[:, s % v.m, :, s // v.m : s // v.m + tw] for s in range(v.t)], [out[:, b] for b in range(v.t)])
 
 
-def input_transform_adjoint(v: Variant, dv: Any, shape: tuple[int, ...], padding: tuple[int, int], th: int, tw: int) -> Any:
-    """The transpose of ``input_transform``: (t * t, th * tw * N, C) -> (H, W, N, C), overlapping tiles summed."""
-    xp = get_array_module(dv)
-    x = xp.empty(shape, dtype=dv.dtype)
-    dv = dv.reshape((v.t, v.t, th, tw) + shape[2:])
-    kernel = lambda block: _input_transform_adjoint(v, dv[:, :, :, :, block], x[:, :, block], padding)  # noqa: E731
-    for_blocks(xp, shape[2], kernel, dv.nbytes)
-    return x
-
-
-def _input_transform_adjoint(v: Variant, dv: Any, x: Any, padding: tuple[int, int]) -> None:
+def input_transform_adjoint(v: Variant, dv: Any, padding: tuple[int, int], out: Any) -> None:
+    """The transpose of ``input_transform``: dV -> ``out`` (H, W, n, C), overlapping tiles summed."""
     xp = get_array_module(dv)
     th, tw = dv.shape[2:4]
     rows = xp.empty((v.t, v.m, th, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
     _overlap_add(v, [rows[:, p] for p in range(v.m)], [dv[:, b] for b in range(v.t)], axis=2, count=tw)
     q = xp.empty((v.m, v.m, th + v.halo, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
     _overlap_add(v, list(q), [rows[a] for a in range(v.t)], axis=1, count=th)
-    _unpolyphase(v, q, x, padding)
+    _unpolyphase(v, q, out, padding)
 
 
 def _overlap_add(v: Variant, targets: Sequence[Any], sources: Sequence[Any], axis: int, count: int) -> None:
@@ -217,37 +201,19 @@ def _overlap_add(v: Variant, targets: Sequence[Any], sources: Sequence[Any], axi
         _combine(targets[s % v.m][window(s // v.m)], terms, accumulate=s >= v.m)
 
 
-def output_transform(v: Variant, mm: Any, th: int, tw: int, output_hw: tuple[int, int]) -> Any:
-    """M (t * t, th * tw * N, C) -> Y (H_out, W_out, N, C), Y tile = AT @ M tile @ AT.T."""
-    xp = get_array_module(mm)
-    c = mm.shape[2]
-    n = mm.shape[1] // (th * tw)
-    mm = mm.reshape(v.t, v.t, th, tw, n, c)
-    y = xp.empty((th, v.m, tw, v.m, n, c), dtype=mm.dtype)
-    for_blocks(xp, n, lambda block: _output_transform(v, mm[:, :, :, :, block], y[:, :, :, :, block]), mm.nbytes)
-    return y.reshape(v.m * th, v.m * tw, n, c)[: output_hw[0], : output_hw[1]]
-
-
-def _output_transform(v: Variant, mm: Any, y: Any) -> None:
+def output_transform(v: Variant, mm: Any, out: Any) -> None:
+    """M -> ``out`` Y (m * th, m * tw, n, C), each m x m block AT @ M tile @ AT.T."""
+    y = out.reshape((mm.shape[2], v.m, mm.shape[3], v.m) + mm.shape[4:])
     rows = get_array_module(mm).empty((v.m,) + mm.shape[1:], dtype=mm.dtype)  # AT along H
     _apply(v.at, list(mm), rows)
-    sources = [rows[:, b].swapaxes(0, 1) for b in range(v.t)]  # (th, row in tile, tw, N, C)
+    sources = [rows[:, b].swapaxes(0, 1) for b in range(v.t)]  # (th, row in tile, tw, n, C)
     _apply(v.at, sources, [y[:, :, :, j] for j in range(v.m)])
 
 
-def output_transform_adjoint(v: Variant, grad_y: Any, th: int, tw: int) -> Any:
-    """The transpose of ``output_transform``: (H_out, W_out, N, C) -> dM (t * t, th * tw * N, C)."""
-    xp = get_array_module(grad_y)
-    n, c = grad_y.shape[2:]
-    dm = workspace.take(xp, (v.t, v.t, th, tw, n, c), grad_y.dtype)
-    for_blocks(xp, n, lambda block: _output_transform_adjoint(v, grad_y[:, :, block], dm[:, :, :, :, block]), dm.nbytes)
-    return dm.reshape(v.t * v.t, th * tw * n, c)
-
-
-def _output_transform_adjoint(v: Variant, grad_y: Any, dm: Any) -> None:
-    xp = get_array_module(grad_y)
-    th, tw = dm.shape[2:4]
-    h, w = grad_y.shape[:2]
+def output_transform_adjoint(v: Variant, grad_y: Any, out: Any) -> None:
+    """The transpose of ``output_transform``, outputs beyond ``grad_y``'s (H, W) taken as zero:
+    (H, W, n, C) -> ``out`` dM."""
+    xp, (th, tw), (h, w) = get_array_module(grad_y), out.shape[2:4], grad_y.shape[:2]
     if (h, w) != (v.m * th, v.m * tw):
         padded = xp.zeros((v.m * th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)
         padded[:h, :w] = grad_y
@@ -255,7 +221,7 @@ def _output_transform_adjoint(v: Variant, grad_y: Any, dm: Any) -> None:
     a = _transposed(v.at)
     rows = xp.empty((v.t, th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)  # A along H
     _apply(a, [grad_y[i :: v.m] for i in range(v.m)], rows)
-    _apply(a, [rows[:, :, j :: v.m] for j in range(v.m)], [dm[:, b] for b in range(v.t)])
+    _apply(a, [rows[:, :, j :: v.m] for j in range(v.m)], [out[:, b] for b in range(v.t)])
 
 
 def filter_transform(v: Variant, w: Any) -> Any:
