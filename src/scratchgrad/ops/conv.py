@@ -87,7 +87,7 @@ def _matmul(a: Any, b: Any) -> Any:
     """``a @ b`` (stacks of matrices) into a workspace buffer."""
     xp = get_array_module(a)
     out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
-    return xp.matmul(a, b, out=out)
+    return threads.matmul(xp, a, b, out=out)
 
 
 class Im2colKernel:
@@ -155,7 +155,7 @@ class Im2colKernel:
         cols = self.columns(x)
         (oh, ow), n = self.geometry.output_hw, x.shape[2]
         out = get_array_module(x).empty((oh, ow, n, w.shape[0]), dtype=cols.dtype)
-        get_array_module(x).matmul(cols, self._weight_matrix(w), out=self._grouped(out))
+        threads.matmul(get_array_module(x), cols, self._weight_matrix(w), out=self._grouped(out))
         if keep_input:
             self.kept_columns = cols
         else:
@@ -166,7 +166,7 @@ class Im2colKernel:
         gy, w_t = self._grouped(grad_y), self._weight_matrix(w).transpose(0, 2, 1)
         shape = self.geometry.input_hw + (grad_y.shape[2], w.shape[1] * self.geometry.groups)
         if self.pointwise:  # the rows are the gradient itself
-            return self.columns_adjoint(gy @ w_t, shape)
+            return self.columns_adjoint(threads.matmul(get_array_module(gy), gy, w_t), shape)
         cols = _matmul(gy, w_t)
         grad_x = self.columns_adjoint(cols, shape)
         workspace.give(cols)
@@ -175,7 +175,7 @@ class Im2colKernel:
     def weight_grad(self, x: Any, grad_y: Any) -> Any:
         cols, self.kept_columns = self.kept_columns, None
         cols = self.columns(x) if cols is None else cols
-        gw = cols.transpose(0, 2, 1) @ self._grouped(grad_y)  # (G, kh * kw * C_in/G, C_out/G)
+        gw = threads.matmul(get_array_module(cols), cols.transpose(0, 2, 1), self._grouped(grad_y))  # (G, kh * kw * C_in/G, C_out/G)
         workspace.give(cols)
         (kh, kw), groups = self.geometry.kernel_hw, self.geometry.groups
         gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
@@ -201,7 +201,7 @@ class WinogradKernel:
 
     CHUNK_BYTES = 8 << 20  # a chunk's transform-domain data, at most (unless one image needs more)
     MIN_CHUNKS = 4  # split small batches further, to keep every core busy
-    MIN_ROWS_PER_CHANNEL = 2  # below this many GEMM rows per channel, one chunk of all images
+    MIN_ROWS_PER_CHANNEL = 4  # below this many GEMM rows per channel, one chunk of all images
 
     def __init__(self, geometry: ConvGeometry, variant: winograd.Variant = winograd.F2):
         self.geometry, self.variant = geometry, variant
@@ -271,7 +271,7 @@ class WinogradKernel:
             if x is not None:
                 xs, transformed = x[:, :, images], self._tile_array(xp, count, c_in, grad_y.dtype)
                 for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
-                du = _matrices(dm).transpose(0, 2, 1) @ _matrices(transformed)
+                du = threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
                 workspace.give(transformed)
             workspace.give(dm)
             return du

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
+from ..backend import get_array_module
 from ..tensor import Tensor
+from . import threads
 from .elementwise import operands
 
 
@@ -12,7 +14,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
-        return a.data @ b.data
+        return threads.matmul(get_array_module(a.data), a.data, b.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

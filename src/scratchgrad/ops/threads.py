@@ -2,15 +2,19 @@
 
 NumPy releases the GIL inside its loops, so a kernel made of whole-array operations scales
 over threads when each thread works on its own block of an axis, preferably the outermost one
-in memory (long contiguous runs inside each block). Two ways to split the work:
+in memory (long contiguous runs inside each block). Three ways to split the work:
 
 - ``for_blocks``: one block per core, for a single memory-bound pass;
-- ``run_chunks``: many chunks of fixed size, each a whole pipeline (transforms and GEMMs) run
-  by one core on data that stays in its cache, with BLAS held to one thread meanwhile.
+- ``run_chunks``: many chunks, each a whole pipeline (transforms and GEMMs) run by one core on
+  data that stays in its cache;
+- ``matmul``: a matrix product in blocks of the stack, of rows or of columns.
 
-Each element is computed by exactly the same operations whatever the number of threads (chunk
-sizes never depend on it, and chunk results are combined in chunk order), so results do not
-depend on it. The pool is created on first use, with one thread per core this process may run on.
+The pool is created on first use, with one thread per core this process may run on. While it
+runs BLAS calls, BLAS is held to one thread: the pool already occupies every core, and BLAS's
+own threads would otherwise spin for a while after each call, taking cores from the next
+kernel. Each element is computed by exactly the same operations whatever the number of threads
+(blocks are sized from the shapes only, and block results are combined in block order), so
+results do not depend on it.
 """
 from __future__ import annotations
 
@@ -79,23 +83,59 @@ def chunks(size: int, chunk: int) -> list[slice]:
     return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]
 
 
-def run_chunks(xp: Any, blocks: Sequence[slice], kernel: Callable[[slice], T],
+def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
                combine: Callable[[T, T], T] | None = None) -> T | None:
-    """``kernel(block)`` for every block, concurrently, each on one core; returns the results
-    folded by ``combine`` in block order (None without ``combine``).
+    """``kernel(block)`` for every block, concurrently, each on one core with BLAS on one thread;
+    returns the results folded by ``combine`` in block order (None without ``combine``).
 
-    On other array modules than NumPy, or with one block or one core, the calls run one after
-    another on this thread, with BLAS free to use every core.
+    Called from the pool's own threads, or with one block or one core, the calls run one
+    after another on this thread (still with BLAS on one thread); on other array modules than
+    NumPy, one after another as they are.
     """
-    parallel = xp is np and len(blocks) > 1 and num_threads() > 1 and not _in_pool()
-    if not parallel:
+    if xp is not np:
         return _fold(map(kernel, blocks), combine)
     with _single_threaded_blas():
+        if len(blocks) <= 1 or num_threads() <= 1 or _in_pool():
+            return _fold(map(kernel, blocks), combine)
         futures = [_pool().submit(kernel, block) for block in blocks]
         try:
             return _fold((future.result() for future in futures), combine)
         finally:
-            wait(futures)  # after an error too: no chunk may still be running when we return
+            wait(futures)  # after an error too: no block may still be running when we return
+
+
+MATMUL_BLOCKS = 8  # a product is split into about this many blocks (independent of the core count)
+MIN_BLOCK_ROWS = 64  # rows (or columns) per block at least: fewer waste BLAS's packing of the other operand
+MIN_PARALLEL_FLOPS = 1 << 22  # smaller products run in one call
+
+
+def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` for operands of 2 or more dims (batch dims broadcast), on all cores: stacks of
+    matrices split by matrix, single products by rows of ``a``, or by columns of ``b`` when
+    ``a`` has few rows (never along the summed axis: each element is one BLAS dot as usual)."""
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if out is None:
+        out = xp.empty(batch + (m, n), dtype=xp.result_type(a, b))
+    count, whole = int(np.prod(batch)), Ellipsis
+    blocks: list[tuple[Any, Any, Any]] = [(whole, whole, whole)]  # (index of a, index of b, index of out)
+    if 2 * count * m * n * k < MIN_PARALLEL_FLOPS:
+        pass  # one call
+    elif a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:
+        blocks = [(s, s, s) for s in chunks(count, -(-count // (2 * MATMUL_BLOCKS)))]
+    elif m >= 2 * MIN_BLOCK_ROWS:
+        rows = [(whole, r, slice(None)) for r in chunks(m, max(MIN_BLOCK_ROWS, -(-m // MATMUL_BLOCKS)))]
+        blocks = [(r, whole, r) for r in rows]
+    elif n >= 2 * MIN_BLOCK_ROWS:
+        columns = [(whole, c) for c in chunks(n, max(MIN_BLOCK_ROWS, -(-n // MATMUL_BLOCKS)))]
+        blocks = [(whole, c, c) for c in columns]
+
+    def product(block: tuple[Any, Any, Any]) -> None:
+        a_index, b_index, out_index = block
+        xp.matmul(a[a_index], b[b_index], out=out[out_index])
+
+    run_chunks(xp, blocks, product)
+    return out
 
 
 def _fold(results: Iterable[T], combine: Callable[[T, T], T] | None) -> T | None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..backend import get_array_module
+from .threads import matmul
 
 
 @dataclass(frozen=True)
@@ -228,13 +229,14 @@ def output_transform_adjoint(v: Variant, grad_y: Any, out: Any) -> None:
 def filter_transform(v: Variant, w: Any) -> Any:
     """(C_out, C_in, 3, 3) -> U (t * t, C_out, C_in) = G @ w @ G.T per channel pair."""
     c_out, c_in = w.shape[:2]
-    return (_filter_matrix(v, w) @ w.reshape(c_out * c_in, 9).T).reshape(v.t * v.t, c_out, c_in)
+    u = matmul(get_array_module(w), _filter_matrix(v, w), w.reshape(c_out * c_in, 9).T)
+    return u.reshape(v.t * v.t, c_out, c_in)
 
 
 def filter_transform_adjoint(v: Variant, du: Any) -> Any:
     """The transpose of ``filter_transform``: (t * t, C_out, C_in) -> (C_out, C_in, 3, 3)."""
     c_out, c_in = du.shape[1:]
-    return (du.reshape(v.t * v.t, c_out * c_in).T @ _filter_matrix(v, du)).reshape(c_out, c_in, 3, 3)
+    return matmul(get_array_module(du), du.reshape(v.t * v.t, c_out * c_in).T, _filter_matrix(v, du)).reshape(c_out, c_in, 3, 3)
 
 
 def _filter_matrix(v: Variant, like: Any) -> Any:
