@@ -5,9 +5,12 @@ import math
 from typing import Any
 
 from ..autograd.function import Context, Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..backend import erf as backend_erf
+from ..backend import get_array_module
 from ..dtypes import default_float, result_dtype
 from ..tensor import Tensor
+from .threads import elementwise
 
 
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -30,7 +33,7 @@ def _mask(condition: Any, dtype: Any) -> Tensor:
 class Add(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        return a.data + b.data
+        return elementwise(a.xp, a.xp.add, a.data, b.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -40,7 +43,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        return a.data - b.data
+        return elementwise(a.xp, a.xp.subtract, a.data, b.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -52,7 +55,7 @@ class Mul(Function):
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         # Save only what the other operand's gradient needs (as PyTorch does).
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
-        return a.data * b.data
+        return elementwise(a.xp, a.xp.multiply, a.data, b.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -212,12 +215,22 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_output()
-        return x.xp.maximum(x.data, 0)
+        return elementwise(x.xp, _relu, x.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         out = ctx.output
-        return grad * _mask(out.data > 0, grad.dtype)
+        if is_grad_enabled():  # create_graph: a product that can be differentiated again
+            return grad * _mask(out.data > 0, grad.dtype)
+        return Tensor(elementwise(grad.xp, _relu_grad, grad.data, out.data))
+
+
+def _relu(x: Any, out: Any = None) -> Any:
+    return get_array_module(x).maximum(x, 0, out=out)
+
+
+def _relu_grad(grad: Any, output: Any, out: Any = None) -> Any:
+    return get_array_module(grad).multiply(grad, output > 0, out=out)
 
 
 class LeakyReLU(Function):

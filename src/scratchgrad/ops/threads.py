@@ -7,7 +7,8 @@ in memory (long contiguous runs inside each block). Three ways to split the work
 - ``for_blocks``: one block per core, for a single memory-bound pass;
 - ``run_chunks``: many chunks, each a whole pipeline (transforms and GEMMs) run by one core on
   data that stays in its cache;
-- ``matmul``: a matrix product in blocks of the stack, of rows or of columns.
+- ``matmul``: a matrix product in blocks of the stack, of rows or of columns;
+- ``elementwise``: an elementwise kernel over same-shaped arrays, a block of the outermost axis per core.
 
 The pool is created on first use, with one thread per core this process may run on. While it
 runs BLAS calls, BLAS is held to one thread: the pool already occupies every core, and BLAS's
@@ -135,6 +136,23 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
         xp.matmul(a[a_index], b[b_index], out=out[out_index])
 
     run_chunks(xp, blocks, product)
+    return out
+
+
+def elementwise(xp: Any, kernel: Callable[..., Any], *arrays: Any) -> Any:
+    """``kernel(*arrays, out=out)`` into a fresh array with the layout of ``arrays[0]``, on all
+    cores when the arrays are large and of one shape (otherwise ``kernel(*arrays)`` as it is)."""
+    first = arrays[0]
+    if xp is not np or first.nbytes < MIN_PARALLEL_BYTES or any(a.shape != first.shape for a in arrays) or _in_pool():
+        return kernel(*arrays)
+    out = np.empty_like(first, dtype=np.result_type(*arrays))
+    axis = outermost(out, range(out.ndim))
+
+    def block_kernel(block: slice) -> None:
+        index = block_index(axis, block)
+        kernel(*(a[index] for a in arrays), out=out[index])
+
+    for_blocks(xp, out.shape[axis], block_kernel, out.nbytes)
     return out
 
 
