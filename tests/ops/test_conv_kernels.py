@@ -85,7 +85,7 @@ def test_winograd_float32_precision_on_a_wide_layer(variant, max_error):
     reference = [TF.conv2d(tx, tw, padding=1).detach().numpy(), tx.grad.numpy(), tw.grad.numpy()]
     kernel = WinogradKernel(ConvGeometry((7, 7), (3, 3), (1, 1), (1, 1), (1, 1), 1), getattr(winograd, variant))
     x32, w32 = x.astype(np.float32).transpose(2, 3, 0, 1), w.astype(np.float32)
-    y = kernel.forward(x32, w32, keep_input=True)
+    y = kernel.forward(x32, w32)
     gx, gw = kernel.backward(x32, w32, gy.astype(np.float32).transpose(2, 3, 0, 1))
     for actual, expected in zip([y.transpose(2, 3, 0, 1), gx.transpose(2, 3, 0, 1), gw], reference):
         assert actual.dtype == np.float32

@@ -90,15 +90,26 @@ def _matmul(a: Any, b: Any) -> Any:
     return threads.matmul(xp, a, b, out=out)
 
 
+CHUNK_BYTES = 8 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
+MIN_CHUNKS = 4  # split small batches further, to keep every core busy
+
+
+def _image_chunks(images: int, bytes_per_image: int) -> list[slice]:
+    """Chunks of images whose intermediate data take about ``CHUNK_BYTES``, at least ``MIN_CHUNKS``
+    of them when there are enough images; sized from the shapes only (never from the core count)."""
+    size = max(1, min(CHUNK_BYTES // max(bytes_per_image, 1), -(-images // MIN_CHUNKS)))
+    return threads.chunks(images, size)
+
+
 class Im2colKernel:
     """Any geometry: one row per receptive field (columns: kernel taps x channels of a group),
-    one GEMM per group. It can keep the rows of ``forward`` for the weight gradient."""
+    one GEMM per group. The products run image chunk by image chunk, a chunk per core, so
+    that a chunk's rows stay in cache; the backward gathers the rows again rather than keeping them."""
 
     def __init__(self, geometry: ConvGeometry):
         self.geometry = geometry
         g = geometry
         self.pointwise = g.kernel_hw == (1, 1) and g.stride == (1, 1) and g.padding == (0, 0)
-        self.kept_columns: Any = None
 
     def columns(self, x: Any) -> Any:
         """(H, W, N, C) -> (G, Hout * Wout * N, kh * kw * C/G): each row one receptive field."""
@@ -121,12 +132,13 @@ class Im2colKernel:
         for_blocks(xp, oh, gather, cols.nbytes)
         return cols.reshape(groups, oh * ow * n, kh * kw * (c // groups))
 
-    def columns_adjoint(self, cols: Any, input_shape: tuple[int, ...]) -> Any:
-        """The adjoint of ``columns``: sums every row back onto the input pixels it came from."""
+    def columns_adjoint(self, cols: Any, out: Any) -> None:
+        """The adjoint of ``columns``: sums every row back onto the input pixels it came from, into ``out`` (H, W, N, C)."""
         g = self.geometry
-        xp, (h, w, n, c), groups = get_array_module(cols), input_shape, g.groups
+        xp, (h, w, n, c), groups = get_array_module(cols), out.shape, g.groups
         if self.pointwise:
-            return xp.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(input_shape)
+            out[...] = cols.transpose(1, 0, 2).reshape(out.shape)
+            return
         (kh, kw), (oh, ow), (ph, pw) = g.kernel_hw, g.output_hw, g.padding
         cols = cols.reshape(groups, oh, ow, n, kh, kw, c // groups)
         x = xp.zeros((h + 2 * ph, w + 2 * pw, n, groups, c // groups), dtype=cols.dtype)
@@ -138,7 +150,7 @@ class Im2colKernel:
                     x[rows, columns, block] += cols[:, :, :, block, i, j].transpose(1, 2, 3, 0, 4)
 
         for_blocks(xp, n, scatter, cols.nbytes)
-        return x.reshape(x.shape[:3] + (c,))[ph : ph + h, pw : pw + w]
+        out[...] = x.reshape(x.shape[:3] + (c,))[ph : ph + h, pw : pw + w]
 
     def _weight_matrix(self, w: Any) -> Any:
         """(C_out, C_in/G, kh, kw) -> (G, kh * kw * C_in/G, C_out/G), rows ordered as the columns' taps."""
@@ -151,39 +163,57 @@ class Im2colKernel:
         groups = self.geometry.groups
         return y.reshape(-1, groups, y.shape[3] // groups).transpose(1, 0, 2)
 
-    def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
-        cols = self.columns(x)
-        (oh, ow), n = self.geometry.output_hw, x.shape[2]
-        out = get_array_module(x).empty((oh, ow, n, w.shape[0]), dtype=cols.dtype)
-        threads.matmul(get_array_module(x), cols, self._weight_matrix(w), out=self._grouped(out))
-        if keep_input:
-            self.kept_columns = cols
-        else:
-            workspace.give(cols)
+    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+        (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
+        return _image_chunks(images, oh * ow * kh * kw * channels * itemsize)
+
+    def forward(self, x: Any, w: Any) -> Any:
+        """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out)."""
+        xp, (oh, ow), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
+        out = xp.empty((oh, ow, n, c_out), dtype=xp.result_type(x, w))
+        weights = self._weight_matrix(w)
+
+        def chunk(images: slice) -> None:
+            cols = self.columns(x[:, :, images])
+            products = _matmul(cols, weights)  # (G, rows, C_out/G)
+            out[:, :, images] = products.transpose(1, 0, 2).reshape(oh, ow, -1, c_out)
+            workspace.give(cols, products)
+
+        threads.run_chunks(xp, self._chunks(n, x.shape[3], out.itemsize), chunk)
         return out
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
-        gy, w_t = self._grouped(grad_y), self._weight_matrix(w).transpose(0, 2, 1)
-        shape = self.geometry.input_hw + (grad_y.shape[2], w.shape[1] * self.geometry.groups)
-        if self.pointwise:  # the rows are the gradient itself
-            return self.columns_adjoint(threads.matmul(get_array_module(gy), gy, w_t), shape)
-        cols = _matmul(gy, w_t)
-        grad_x = self.columns_adjoint(cols, shape)
-        workspace.give(cols)
-        return grad_x
+        return self.backward(None, w, grad_y)[0]
 
     def weight_grad(self, x: Any, grad_y: Any) -> Any:
-        cols, self.kept_columns = self.kept_columns, None
-        cols = self.columns(x) if cols is None else cols
-        gw = threads.matmul(get_array_module(cols), cols.transpose(0, 2, 1), self._grouped(grad_y))  # (G, kh * kw * C_in/G, C_out/G)
-        workspace.give(cols)
-        (kh, kw), groups = self.geometry.kernel_hw, self.geometry.groups
-        gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
-        return get_array_module(gw).ascontiguousarray(gw).reshape((grad_y.shape[3], -1, kh, kw))
+        return self.backward(x, None, grad_y)[1]
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
-        grad_y = get_array_module(grad_y).ascontiguousarray(grad_y)  # used as a matrix twice: copy once if needed
-        return (None if w is None else self.input_grad(grad_y, w)), (None if x is None else self.weight_grad(x, grad_y))
+        """Both gradients, chunk by chunk; the weight gradient's partial sums are added in chunk order."""
+        xp, g = get_array_module(grad_y), self.geometry
+        n, c_in = grad_y.shape[2], (w.shape[1] * g.groups if w is not None else x.shape[3])
+        grad_x = None if w is None else xp.empty(g.input_hw + (n, c_in), dtype=grad_y.dtype)
+        weights_t = None if w is None else self._weight_matrix(w).transpose(0, 2, 1)
+
+        def chunk(images: slice) -> Any:
+            gy = self._grouped(xp.ascontiguousarray(grad_y[:, :, images]))  # (G, rows, C_out/G)
+            if weights_t is not None:
+                cols = _matmul(gy, weights_t)
+                self.columns_adjoint(cols, grad_x[:, :, images])
+                workspace.give(cols)
+            if x is None:
+                return None
+            cols = self.columns(x[:, :, images])
+            partial = threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
+            workspace.give(cols)
+            return partial
+
+        gw = threads.run_chunks(xp, self._chunks(n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
+        if gw is None:
+            return grad_x, None
+        (kh, kw), groups = g.kernel_hw, g.groups
+        gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
+        return grad_x, xp.ascontiguousarray(gw).reshape((grad_y.shape[3], -1, kh, kw))
 
 
 class WinogradKernel:
@@ -199,8 +229,6 @@ class WinogradKernel:
     for the input gradient.
     """
 
-    CHUNK_BYTES = 8 << 20  # a chunk's transform-domain data, at most (unless one image needs more)
-    MIN_CHUNKS = 4  # split small batches further, to keep every core busy
     MIN_ROWS_PER_CHANNEL = 4  # below this many GEMM rows per channel, one chunk of all images
 
     def __init__(self, geometry: ConvGeometry, variant: winograd.Variant = winograd.F2):
@@ -214,20 +242,17 @@ class WinogradKernel:
         return self.transformed_weight
 
     def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
-        """Chunks of images, sized from the shapes only (never from the core count)."""
         (th, tw), t = self.tiles, self.variant.t
-        size = max(1, min(self.CHUNK_BYTES // (t * t * th * tw * channels * itemsize), -(-images // self.MIN_CHUNKS)))
-        if size * th * tw < self.MIN_ROWS_PER_CHANNEL * channels:
-            size = images
-        return threads.chunks(images, size)
+        chunks = _image_chunks(images, t * t * th * tw * channels * itemsize)
+        rows = (chunks[0].stop - chunks[0].start) * th * tw
+        return chunks if rows >= self.MIN_ROWS_PER_CHANNEL * channels else [slice(0, images)]
 
     def _tile_array(self, xp: Any, images: int, channels: int, dtype: Any) -> Any:
         """A (t, t, th, tw, images, channels) workspace buffer."""
         return workspace.take(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
 
-    def forward(self, x: Any, w: Any, keep_input: bool = False) -> Any:
-        """(H, W, N, C_in), (C_out, C_in, 3, 3) -> (H_out, W_out, N, C_out); ``keep_input`` is
-        ignored (the backward recomputes the transformed input)."""
+    def forward(self, x: Any, w: Any) -> Any:
+        """(H, W, N, C_in), (C_out, C_in, 3, 3) -> (H_out, W_out, N, C_out)."""
         xp, (h, w_out), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
         v, padding, (th, tw) = self.variant, self.geometry.padding, self.tiles
         ut = self._u(w).transpose(0, 2, 1)
@@ -313,7 +338,7 @@ class Conv2d(Function):
     def forward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Any:
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry, ctx.kernel = geometry, kernel_for(geometry, x.shape[1], w.shape[0])
-        y = ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1])
+        y = ctx.kernel.forward(spatial_major(x.data), w.data)
         if bias is not None:
             y += bias.data  # channels are y's last axis
         return spatial_major(y)
