@@ -2,7 +2,7 @@
 
 NumPy releases the GIL inside its loops, so a kernel made of whole-array operations scales
 over threads when each thread works on its own block of an axis, preferably the outermost one
-in memory (long contiguous runs inside each block). Three ways to split the work:
+in memory (long contiguous runs inside each block). Four ways to split the work:
 
 - ``for_blocks``: one block per core, for a single memory-bound pass;
 - ``run_chunks``: many chunks, each a whole pipeline (transforms and GEMMs) run by one core on
@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Iterable, Sequence, TypeVar
 
 import numpy as np
@@ -114,16 +113,18 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     """``a @ b`` for operands of 2 or more dims (batch dims broadcast), on all cores: stacks of
     matrices split by matrix, single products by rows of ``a``, or by columns of ``b`` when
     ``a`` has few rows (never along the summed axis: each element is one BLAS dot as usual)."""
+    if xp is not np:
+        return xp.matmul(a, b, out=out)
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if out is None:
-        out = xp.empty(batch + (m, n), dtype=xp.result_type(a, b))
+        out = np.empty(batch + (m, n), dtype=np.result_type(a, b))
     count, whole = int(np.prod(batch)), Ellipsis
     blocks: list[tuple[Any, Any, Any]] = [(whole, whole, whole)]  # (index of a, index of b, index of out)
     if 2 * count * m * n * k < MIN_PARALLEL_FLOPS:
         pass  # one call
     elif a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:
-        blocks = [(s, s, s) for s in chunks(count, -(-count // (2 * MATMUL_BLOCKS)))]
+        blocks = [(s, s, s) for s in chunks(count, -(-count // MATMUL_BLOCKS))]
     elif m >= 2 * MIN_BLOCK_ROWS:
         rows = [(whole, r, slice(None)) for r in chunks(m, max(MIN_BLOCK_ROWS, -(-m // MATMUL_BLOCKS)))]
         blocks = [(r, whole, r) for r in rows]
@@ -133,7 +134,7 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
 
     def product(block: tuple[Any, Any, Any]) -> None:
         a_index, b_index, out_index = block
-        xp.matmul(a[a_index], b[b_index], out=out[out_index])
+        np.matmul(a[a_index], b[b_index], out=out[out_index])
 
     run_chunks(xp, blocks, product)
     return out
