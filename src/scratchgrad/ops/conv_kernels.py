@@ -1,0 +1,296 @@
+"""The conv kernels: the three products of a convolution (forward, input gradient, weight
+gradient) on arrays, below the Functions of ``conv.py``.
+
+Two kernels exist: im2col + GEMM for any geometry, and Winograd F(m x m, 3 x 3)
+(``winograd.py``) for 3x3 stride-1 layers; ``conv.kernel_for`` chooses.
+
+Layout. The kernels keep activations in (H, W, N, C) memory order: spatial axes outermost,
+channels innermost. A GEMM with one row per output pixel and image and one column per
+channel then writes its result directly in that layout (no transpose), BLAS runs such
+tall-skinny products faster than the transposed ones, and every spatial window the kernels
+and pooling take is a slice of the outer axes whose rows are long contiguous runs of
+N * C values.
+
+Chunks. Each product runs image chunk by image chunk, a chunk per core
+(``threads.run_chunks``), so that a chunk's intermediate data (im2col rows, transform-domain
+tiles) stay in that core's cache; the weight gradient's partial sums are added in chunk order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..backend import get_array_module
+from . import threads, winograd, workspace
+from .threads import for_blocks
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything about a convolution except the data: (height, width) pairs and groups."""
+
+    input_hw: tuple[int, int]
+    kernel_hw: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+    @property
+    def output_hw(self) -> tuple[int, int]:
+        return tuple(
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d in zip(self.input_hw, self.kernel_hw, self.stride, self.padding, self.dilation)
+        )
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        return tuple(n + 2 * p for n, p in zip(self.input_hw, self.padding))
+
+    def window(self, i: int, j: int) -> tuple[slice, slice]:
+        """Positions of the padded input that kernel tap (i, j) reads, one per output pixel."""
+        (oh, ow), (sh, sw), (dh, dw) = self.output_hw, self.stride, self.dilation
+        return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+
+
+def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
+    """Zero-pad H and W of an (H, W, N, C) array."""
+    (ph, pw), (h, w) = padding, x.shape[:2]
+    if not (ph or pw):
+        return x
+    out = get_array_module(x).zeros((h + 2 * ph, w + 2 * pw) + x.shape[2:], dtype=x.dtype)
+    out[ph : ph + h, pw : pw + w] = x
+    return out
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` (stacks of matrices) into a workspace buffer."""
+    xp = get_array_module(a)
+    out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
+    return threads.matmul(xp, a, b, out=out)
+
+
+CHUNK_BYTES = 8 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
+MIN_CHUNKS = 4  # split small batches further, to keep every core busy
+
+
+def _image_chunks(images: int, bytes_per_image: int) -> list[slice]:
+    """Chunks of images whose intermediate data take about ``CHUNK_BYTES``, at least ``MIN_CHUNKS``
+    of them when there are enough images; sized from the shapes only (never from the core count)."""
+    size = max(1, min(CHUNK_BYTES // max(bytes_per_image, 1), -(-images // MIN_CHUNKS)))
+    return threads.chunks(images, size)
+
+
+class Im2colKernel:
+    """Any geometry: one row per receptive field (columns: kernel taps x channels of a group),
+    one GEMM per group. The products run image chunk by image chunk, a chunk per core, so
+    that a chunk's rows stay in cache; the backward gathers the rows again rather than keeping them."""
+
+    def __init__(self, geometry: ConvGeometry):
+        self.geometry = geometry
+        g = geometry
+        self.pointwise = g.kernel_hw == (1, 1) and g.stride == (1, 1) and g.padding == (0, 0)
+
+    def columns(self, x: Any) -> Any:
+        """(H, W, N, C) -> (G, Hout * Wout * N, kh * kw * C/G): each row one receptive field."""
+        g = self.geometry
+        xp, (n, c), groups = get_array_module(x), x.shape[2:], g.groups
+        if self.pointwise:
+            return x.reshape(-1, groups, c // groups).transpose(1, 0, 2)
+        padded = _pad_hw(x, g.padding)
+        (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
+        cols = workspace.take(xp, (groups, oh, ow, n, kh, kw, c // groups), x.dtype)
+        grouped = padded.reshape(padded.shape[:3] + (groups, c // groups))
+
+        def gather(block: slice) -> None:  # a block of output rows
+            for i in range(kh):
+                for j in range(kw):
+                    rows, columns = g.window(i, j)
+                    rows = slice(rows.start + block.start * rows.step, rows.start + block.stop * rows.step, rows.step)
+                    cols[:, block, :, :, i, j] = grouped[rows, columns].transpose(3, 0, 1, 2, 4)
+
+        for_blocks(xp, oh, gather, cols.nbytes)
+        return cols.reshape(groups, oh * ow * n, kh * kw * (c // groups))
+
+    def columns_adjoint(self, cols: Any, out: Any) -> None:
+        """The adjoint of ``columns``: sums every row back onto the input pixels it came from, into ``out`` (H, W, N, C)."""
+        g = self.geometry
+        xp, (h, w, n, c), groups = get_array_module(cols), out.shape, g.groups
+        if self.pointwise:
+            out[...] = cols.transpose(1, 0, 2).reshape(out.shape)
+            return
+        (kh, kw), (oh, ow), (ph, pw) = g.kernel_hw, g.output_hw, g.padding
+        cols = cols.reshape(groups, oh, ow, n, kh, kw, c // groups)
+        x = xp.zeros((h + 2 * ph, w + 2 * pw, n, groups, c // groups), dtype=cols.dtype)
+
+        def scatter(block: slice) -> None:  # a block of images: windows overlap in space only
+            for i in range(kh):
+                for j in range(kw):
+                    rows, columns = g.window(i, j)
+                    x[rows, columns, block] += cols[:, :, :, block, i, j].transpose(1, 2, 3, 0, 4)
+
+        for_blocks(xp, n, scatter, cols.nbytes)
+        out[...] = x.reshape(x.shape[:3] + (c,))[ph : ph + h, pw : pw + w]
+
+    def _weight_matrix(self, w: Any) -> Any:
+        """(C_out, C_in/G, kh, kw) -> (G, kh * kw * C_in/G, C_out/G), rows ordered as the columns' taps."""
+        groups, (c_out, c_in) = self.geometry.groups, w.shape[:2]
+        w = w.reshape((groups, c_out // groups) + w.shape[1:]).transpose(0, 3, 4, 2, 1)
+        return w.reshape(groups, -1, c_out // groups)
+
+    def _grouped(self, y: Any) -> Any:
+        """(Hout, Wout, N, C) -> (G, Hout * Wout * N, C/G) view."""
+        groups = self.geometry.groups
+        return y.reshape(-1, groups, y.shape[3] // groups).transpose(1, 0, 2)
+
+    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+        (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
+        return _image_chunks(images, oh * ow * kh * kw * channels * itemsize)
+
+    def forward(self, x: Any, w: Any) -> Any:
+        """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out)."""
+        xp, (oh, ow), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
+        out = xp.empty((oh, ow, n, c_out), dtype=xp.result_type(x, w))
+        weights = self._weight_matrix(w)
+
+        def chunk(images: slice) -> None:
+            cols = self.columns(x[:, :, images])
+            products = _matmul(cols, weights)  # (G, rows, C_out/G)
+            out[:, :, images] = products.transpose(1, 0, 2).reshape(oh, ow, -1, c_out)
+            workspace.give(cols, products)
+
+        threads.run_chunks(xp, self._chunks(n, x.shape[3], out.itemsize), chunk)
+        return out
+
+    def input_grad(self, grad_y: Any, w: Any) -> Any:
+        return self.backward(None, w, grad_y)[0]
+
+    def weight_grad(self, x: Any, grad_y: Any) -> Any:
+        return self.backward(x, None, grad_y)[1]
+
+    def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
+        """Both gradients, chunk by chunk; the weight gradient's partial sums are added in chunk order."""
+        xp, g = get_array_module(grad_y), self.geometry
+        n, c_in = grad_y.shape[2], (w.shape[1] * g.groups if w is not None else x.shape[3])
+        grad_x = None if w is None else xp.empty(g.input_hw + (n, c_in), dtype=grad_y.dtype)
+        weights_t = None if w is None else self._weight_matrix(w).transpose(0, 2, 1)
+
+        def chunk(images: slice) -> Any:
+            gy = self._grouped(xp.ascontiguousarray(grad_y[:, :, images]))  # (G, rows, C_out/G)
+            if weights_t is not None:
+                cols = _matmul(gy, weights_t)
+                self.columns_adjoint(cols, grad_x[:, :, images])
+                workspace.give(cols)
+            if x is None:
+                return None
+            cols = self.columns(x[:, :, images])
+            partial = threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
+            workspace.give(cols)
+            return partial
+
+        gw = threads.run_chunks(xp, self._chunks(n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
+        if gw is None:
+            return grad_x, None
+        (kh, kw), groups = g.kernel_hw, g.groups
+        gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
+        return grad_x, xp.ascontiguousarray(gw).reshape((grad_y.shape[3], -1, kh, kw))
+
+
+class WinogradKernel:
+    """3x3, stride 1, no dilation, no groups: Winograd F(m x m, 3 x 3) (see ``winograd.py``).
+
+    The transform domain is 4x (F(4x4): 2.25x) the size of the activations. On layers with
+    few channels and many tiles the transforms, not the GEMMs, take the time, and they are
+    bound by memory: there every product runs image chunk by image chunk, a chunk per core
+    (``threads.run_chunks``), on data that stays in that core's cache. On wide layers the
+    GEMMs dominate and want many rows: there all images make one chunk, with multi-threaded
+    GEMMs and the transforms split over the cores by images. The backward recomputes the
+    transformed input rather than keeping it; the transformed weight of ``forward`` is kept
+    for the input gradient.
+    """
+
+    MIN_ROWS_PER_CHANNEL = 4  # below this many GEMM rows per channel, one chunk of all images
+
+    def __init__(self, geometry: ConvGeometry, variant: winograd.Variant = winograd.F2):
+        self.geometry, self.variant = geometry, variant
+        self.tiles = variant.tiles(geometry.output_hw)
+        self.transformed_weight: Any = None
+
+    def _u(self, w: Any) -> Any:
+        if self.transformed_weight is None:
+            self.transformed_weight = winograd.filter_transform(self.variant, w)
+        return self.transformed_weight
+
+    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+        (th, tw), t = self.tiles, self.variant.t
+        chunks = _image_chunks(images, t * t * th * tw * channels * itemsize)
+        rows = (chunks[0].stop - chunks[0].start) * th * tw
+        return chunks if rows >= self.MIN_ROWS_PER_CHANNEL * channels else [slice(0, images)]
+
+    def _tile_array(self, xp: Any, images: int, channels: int, dtype: Any) -> Any:
+        """A (t, t, th, tw, images, channels) workspace buffer."""
+        return workspace.take(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
+
+    def forward(self, x: Any, w: Any) -> Any:
+        """(H, W, N, C_in), (C_out, C_in, 3, 3) -> (H_out, W_out, N, C_out)."""
+        xp, (h, w_out), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
+        v, padding, (th, tw) = self.variant, self.geometry.padding, self.tiles
+        ut = self._u(w).transpose(0, 2, 1)
+        y = xp.empty((v.m * th, v.m * tw, n, c_out), dtype=xp.result_type(x, w))
+
+        def chunk(images: slice) -> None:
+            xs, ys, count = x[:, :, images], y[:, :, images], images.stop - images.start
+            transformed = self._tile_array(xp, count, x.shape[3], y.dtype)
+            for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+            products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
+            for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
+            workspace.give(transformed, products)
+
+        threads.run_chunks(xp, self._chunks(n, max(x.shape[3], c_out), y.itemsize), chunk)
+        return y[:h, :w_out]
+
+    def input_grad(self, grad_y: Any, w: Any) -> Any:
+        return self.backward(None, w, grad_y)[0]
+
+    def weight_grad(self, x: Any, grad_y: Any) -> Any:
+        return self.backward(x, None, grad_y)[1]
+
+    def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
+        """Both gradients, chunk by chunk from one transformed output gradient; the weight
+        gradient's partial sums are added in chunk order."""
+        xp, v, padding = get_array_module(grad_y), self.variant, self.geometry.padding
+        grad_y = xp.ascontiguousarray(grad_y)  # a copy only if it is not (H, W, N, C) already
+        (n, c_out), c_in = grad_y.shape[2:], (w.shape[1] if w is not None else x.shape[3])
+        u = None if w is None else self._u(w)
+        grad_x = None if w is None else xp.empty(self.geometry.input_hw + (n, c_in), dtype=grad_y.dtype)
+
+        def chunk(images: slice) -> Any:
+            gys, count = grad_y[:, :, images], images.stop - images.start
+            dm = self._tile_array(xp, count, c_out, grad_y.dtype)
+            for_blocks(xp, count, lambda b: winograd.output_transform_adjoint(v, gys[:, :, b], dm[..., b, :]), dm.nbytes)
+            if u is not None:
+                dv, gxs = _matmul(_matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
+                for_blocks(xp, count, lambda b: winograd.input_transform_adjoint(v, dv[..., b, :], padding, gxs[:, :, b]), dv.nbytes)
+                workspace.give(dv)
+            du = None
+            if x is not None:
+                xs, transformed = x[:, :, images], self._tile_array(xp, count, c_in, grad_y.dtype)
+                for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+                du = threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
+                workspace.give(transformed)
+            workspace.give(dm)
+            return du
+
+        blocks = self._chunks(n, max(c_out, c_in), grad_y.itemsize)
+        du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)
+        return grad_x, (None if x is None else winograd.filter_transform_adjoint(v, du))
+
+
+def _matrices(tiles: Any) -> Any:
+    """(t, t, th, tw, n, C) -> (t * t, th * tw * n, C): one GEMM operand per tile position."""
+    return tiles.reshape(tiles.shape[0] * tiles.shape[1], -1, tiles.shape[-1])
+
+
+def _add_into(total: Any, part: Any) -> Any:
+    total += part
+    return total
