@@ -231,17 +231,23 @@ class WinogradKernel:
         """A (t, t, th, tw, images, channels) workspace buffer."""
         return workspace.take(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
 
+    def _transformed_input(self, x: Any, dtype: Any) -> Any:
+        """V of the images of ``x`` (H, W, n, C), in a workspace buffer, split over the cores by images."""
+        xp, v, count = get_array_module(x), self.variant, x.shape[2]
+        out = self._tile_array(xp, count, x.shape[3], dtype)
+        for_blocks(xp, count, lambda b: winograd.input_transform(v, x[:, :, b], self.geometry.padding, out[..., b, :]), out.nbytes)
+        return out
+
     def forward(self, x: Any, w: Any) -> Any:
         """(H, W, N, C_in), (C_out, C_in, 3, 3) -> (H_out, W_out, N, C_out)."""
         xp, (h, w_out), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
-        v, padding, (th, tw) = self.variant, self.geometry.padding, self.tiles
+        v, (th, tw) = self.variant, self.tiles
         ut = self._u(w).transpose(0, 2, 1)
         y = xp.empty((v.m * th, v.m * tw, n, c_out), dtype=xp.result_type(x, w))
 
         def chunk(images: slice) -> None:
-            xs, ys, count = x[:, :, images], y[:, :, images], images.stop - images.start
-            transformed = self._tile_array(xp, count, x.shape[3], y.dtype)
-            for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+            ys, count = y[:, :, images], images.stop - images.start
+            transformed = self._transformed_input(x[:, :, images], y.dtype)
             products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
             for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
             workspace.give(transformed, products)
@@ -274,8 +280,7 @@ class WinogradKernel:
                 workspace.give(dv)
             du = None
             if x is not None:
-                xs, transformed = x[:, :, images], self._tile_array(xp, count, c_in, grad_y.dtype)
-                for_blocks(xp, count, lambda b: winograd.input_transform(v, xs[:, :, b], padding, transformed[..., b, :]), transformed.nbytes)
+                transformed = self._transformed_input(x[:, :, images], grad_y.dtype)
                 du = threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
                 workspace.give(transformed)
             workspace.give(dm)
