@@ -6,6 +6,7 @@ import pytest
 
 import scratchgrad as sg
 from scratchgrad import optim
+from scratchgrad.optim import optimizer as optimizer_module
 
 SHAPES = [(3, 4), (5,), (2, 1, 3)]
 STEPS = 10
@@ -149,6 +150,30 @@ def test_training_loop_with_autograd_matches_torch(name, kwargs):
             opt.step()
         results.append(w.detach().numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_updates_in_blocks_equal_whole_arrays(name, kwargs, monkeypatch):
+    # The updates run on blocks of rows on all cores; an element's arithmetic must not depend on the blocks.
+    weights, grads = gradient_sequence(STEPS, np.float32)
+    whole, _ = run_scratch(name, kwargs, weights, grads)
+    monkeypatch.setattr(optimizer_module, "BLOCK_ELEMENTS", 2)  # a block of one or two rows
+    blocked, _ = run_scratch(name, kwargs, weights, grads)
+    for a, b in zip(whole, blocked):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("name, kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1))])
+def test_a_parameter_listed_twice_is_updated_twice_in_order(name, kwargs):
+    twice, once = param(np.arange(4.0)), param(np.arange(4.0))
+    with pytest.warns(UserWarning, match="duplicate"):
+        opt_twice = getattr(optim, name)([twice, twice], **kwargs)
+    opt_once = getattr(optim, name)([once], **kwargs)
+    twice.grad = once.grad = sg.tensor(np.array([1.0, -2.0, 3.0, 0.5]))
+    opt_twice.step()
+    opt_once.step()
+    opt_once.step()
+    np.testing.assert_array_equal(twice.data, once.data)
 
 
 def test_zero_grad_set_to_none():

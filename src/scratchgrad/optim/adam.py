@@ -1,11 +1,13 @@
 """Adam and AdamW: one update rule, with L2 or decoupled weight decay."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..backend import get_array_module
-from .optimizer import Optimizer, ParamsT, mark_updated
+from .optimizer import Optimizer, ParamsT, Update
 
 
 class Adam(Optimizer):
@@ -62,17 +64,12 @@ class Adam(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._evaluate(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group)
+        self._update_parameters(self._prepare)
         return loss
 
-    def _update(self, p: Any, group: dict[str, Any]) -> None:
-        # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
-        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
-        beta1, beta2 = (float(b) for b in group["betas"])
-        data, grad = p.data, p.grad.data
+    def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
+        """Advance ``p``'s state to this step; returns the elementwise update and its arrays."""
+        data = p.data
         xp = get_array_module(data)
         state = self.state[p]
         if not state:
@@ -82,32 +79,61 @@ class Adam(Optimizer):
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = xp.zeros_like(data)
         state["step"] += 1
-        step = state["step"]
+        kernel = functools.partial(_adam_update, xp, _Hyperparameters.of(group, state["step"]))
+        arrays = (data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
+        return kernel, arrays + ((state["max_exp_avg_sq"],) if group["amsgrad"] else ())
 
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * data
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        if group["amsgrad"]:
-            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            exp_avg_sq = state["max_exp_avg_sq"]
 
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        denom = xp.sqrt(exp_avg_sq)
-        denom /= bias_correction2**0.5
-        denom += eps
-        update = exp_avg / denom
-        update *= lr / bias_correction1
-        data -= update
-        mark_updated(p)
+@dataclass(frozen=True)
+class _Hyperparameters:
+    """One group's hyperparameters at one step, as Python floats (which keep float32 arrays
+    float32 under NumPy 2's promotion rules)."""
+
+    lr: float
+    eps: float
+    weight_decay: float
+    beta1: float
+    beta2: float
+    step: int
+    maximize: bool
+    decoupled: bool
+
+    @classmethod
+    def of(cls, group: dict[str, Any], step: int) -> _Hyperparameters:
+        beta1, beta2 = (float(b) for b in group["betas"])
+        return cls(float(group["lr"]), float(group["eps"]), float(group["weight_decay"]), beta1, beta2,
+                   step, bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
+
+
+def _adam_update(xp: Any, h: _Hyperparameters, data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any,
+                 max_exp_avg_sq: Any = None) -> None:
+    """One Adam step on (blocks of) a parameter's arrays, in place."""
+    if h.maximize:
+        grad = -grad
+    if h.weight_decay != 0:
+        if h.decoupled:
+            data *= 1 - h.lr * h.weight_decay
+        else:
+            grad = grad + h.weight_decay * data
+    scratch = grad - exp_avg  # one temporary, reused: the block stays in cache
+    scratch *= 1 - h.beta1
+    exp_avg += scratch
+    exp_avg_sq *= h.beta2
+    xp.multiply(grad, 1 - h.beta2, out=scratch)
+    scratch *= grad
+    exp_avg_sq += scratch
+    if max_exp_avg_sq is not None:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        exp_avg_sq = max_exp_avg_sq
+
+    bias_correction1 = 1 - h.beta1**h.step
+    bias_correction2 = 1 - h.beta2**h.step
+    denom = xp.sqrt(exp_avg_sq, out=scratch)
+    denom /= bias_correction2**0.5
+    denom += h.eps
+    update = xp.divide(exp_avg, denom, out=scratch)
+    update *= h.lr / bias_correction1
+    data -= update
 
 
 class AdamW(Adam):

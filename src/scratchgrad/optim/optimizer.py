@@ -29,6 +29,7 @@ from typing import Any
 
 from ..autograd import enable_grad
 from ..backend import device_of, get_array_module, to_device
+from ..ops import threads
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -134,6 +135,23 @@ class Optimizer:
         """Update the parameters once; ``closure`` re-evaluates the loss and returns it."""
         raise NotImplementedError
 
+    def _update_parameters(self, prepare: Callable[[Tensor, dict[str, Any]], Update]) -> None:
+        """``prepare(p, group)`` (state bookkeeping, in order) for every parameter with a
+        gradient, then all their elementwise updates at once on all cores (``run_updates``)."""
+        updates: list[Update] = []
+        seen: set[int] = set()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if id(p) in seen:  # listed twice (add_param_group warns): its first update lands first
+                    run_updates(updates)
+                    updates, seen = [], set()
+                seen.add(id(p))
+                updates.append(prepare(p, group))
+                mark_updated(p)
+        run_updates(updates)
+
     @staticmethod
     def _evaluate(closure: Callable[[], Any] | None) -> Any:
         if closure is None:
@@ -215,6 +233,31 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+BLOCK_ELEMENTS = 1 << 18  # a block of an update, with its temporaries, stays in a core's cache
+Update = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+def run_updates(updates: list[Update]) -> None:
+    """Run every ``kernel(*arrays)`` of ``updates`` (elementwise, in place, on arrays of one
+    shape) on blocks of the arrays' first axis, all blocks of all parameters on all cores.
+
+    An element goes through the same operations whatever the blocks, so results equal one
+    call on the whole arrays.
+    """
+    if not updates:
+        return
+    blocks = []
+    for kernel, arrays in updates:
+        first = arrays[0]
+        if first.ndim == 0:
+            blocks.append((kernel, arrays, Ellipsis))
+            continue
+        rows = max(1, BLOCK_ELEMENTS // max(first.size // max(first.shape[0], 1), 1))
+        blocks += [(kernel, arrays, block) for block in threads.chunks(first.shape[0], rows)]
+    xp = get_array_module(updates[0][1][0])
+    threads.run_chunks(xp, blocks, lambda block: block[0](*(a[block[2]] for a in block[1])))
 
 
 def mark_updated(param: Tensor) -> None:

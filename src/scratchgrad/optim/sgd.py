@@ -1,10 +1,12 @@
 """Stochastic gradient descent, with momentum, dampening, Nesterov and weight decay."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, mark_updated
+from ..backend import get_array_module
+from .optimizer import Optimizer, ParamsT, Update
 
 
 class SGD(Optimizer):
@@ -55,27 +57,36 @@ class SGD(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._evaluate(closure)
-        for group in self.param_groups:
-            # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
-            lr, momentum = float(group["lr"]), float(group["momentum"])
-            dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                data, grad = p.data, p.grad.data
-                if group["maximize"]:
-                    grad = -grad
-                if weight_decay != 0:
-                    grad = grad + weight_decay * data
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = grad.copy()
-                    else:
-                        buf *= momentum
-                        buf += (1 - dampening) * grad
-                    grad = grad + momentum * buf if group["nesterov"] else buf
-                data -= lr * grad
-                mark_updated(p)
+        self._update_parameters(self._prepare)
         return loss
+
+    def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
+        """The elementwise update of ``p`` and its arrays; creates the momentum buffer on the first step."""
+        # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
+        h = {k: float(group[k]) for k in ("lr", "momentum", "dampening", "weight_decay")}
+        h.update(maximize=bool(group["maximize"]), nesterov=bool(group["nesterov"]), first=False)
+        arrays = (p.data, p.grad.data)
+        if h["momentum"] != 0:
+            state = self.state[p]
+            if state.get("momentum_buffer") is None:  # filled with this step's gradient by the update
+                state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
+                h["first"] = True
+            arrays += (state["momentum_buffer"],)
+        return functools.partial(_sgd_update, **h), arrays
+
+
+def _sgd_update(data: Any, grad: Any, buf: Any = None, *, lr: float, momentum: float, dampening: float,
+                weight_decay: float, maximize: bool, nesterov: bool, first: bool) -> None:
+    """One SGD step on (blocks of) a parameter's arrays, in place."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * data
+    if momentum != 0:
+        if first:
+            buf[...] = grad
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * grad
+        grad = grad + momentum * buf if nesterov else buf
+    data -= lr * grad
