@@ -74,11 +74,11 @@ CHUNK_BYTES = 8 << 20  # the largest intermediate array of a chunk, at most (unl
 MIN_CHUNKS = 4  # split small batches further, to keep every core busy
 
 
-def _image_chunks(images: int, bytes_per_image: int) -> list[slice]:
-    """Chunks of images whose intermediate data take about ``CHUNK_BYTES``, at least ``MIN_CHUNKS``
-    of them when there are enough images; sized from the shapes only (never from the core count)."""
-    size = max(1, min(CHUNK_BYTES // max(bytes_per_image, 1), -(-images // MIN_CHUNKS)))
-    return threads.chunks(images, size)
+def _chunks_of(count: int, bytes_each: int) -> list[slice]:
+    """Chunks of ``count`` images (or output rows) whose intermediate data take about ``CHUNK_BYTES``,
+    at least ``MIN_CHUNKS`` of them when there are enough; sized from the shapes only (never from the core count)."""
+    size = max(1, min(CHUNK_BYTES // max(bytes_each, 1), -(-count // MIN_CHUNKS)))
+    return threads.chunks(count, size)
 
 
 class Im2colKernel:
@@ -93,24 +93,29 @@ class Im2colKernel:
 
     def columns(self, x: Any) -> Any:
         """(H, W, N, C) -> (G, Hout * Wout * N, kh * kw * C/G): each row one receptive field."""
-        g = self.geometry
-        xp, (n, c), groups = get_array_module(x), x.shape[2:], g.groups
+        g, (n, c) = self.geometry, x.shape[2:]
         if self.pointwise:
-            return x.reshape(-1, groups, c // groups).transpose(1, 0, 2)
-        padded = _pad_hw(x, g.padding)
-        (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
-        cols = workspace.take(xp, (groups, oh, ow, n, kh, kw, c // groups), x.dtype)
+            return x.reshape(-1, g.groups, c // g.groups).transpose(1, 0, 2)
+        return self._gather(_pad_hw(x, g.padding), slice(0, g.output_hw[0]))
+
+    def _gather(self, padded: Any, out_rows: slice) -> Any:
+        """The rows of ``columns`` for output rows ``out_rows``, from the zero-padded input (H + 2ph, W + 2pw, N, C)."""
+        g = self.geometry
+        xp, (n, c), groups = get_array_module(padded), padded.shape[2:], g.groups
+        (kh, kw), ow, count = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start
+        cols = workspace.take(xp, (groups, count, ow, n, kh, kw, c // groups), padded.dtype)
         grouped = padded.reshape(padded.shape[:3] + (groups, c // groups))
 
-        def gather(block: slice) -> None:  # a block of output rows
+        def gather(block: slice) -> None:  # a block of the requested output rows
+            first = out_rows.start + block.start
             for i in range(kh):
                 for j in range(kw):
                     rows, columns = g.window(i, j)
-                    rows = slice(rows.start + block.start * rows.step, rows.start + block.stop * rows.step, rows.step)
+                    rows = slice(rows.start + first * rows.step, rows.start + (first + block.stop - block.start) * rows.step, rows.step)
                     cols[:, block, :, :, i, j] = grouped[rows, columns].transpose(3, 0, 1, 2, 4)
 
-        for_blocks(xp, oh, gather, cols.nbytes)
-        return cols.reshape(groups, oh * ow * n, kh * kw * (c // groups))
+        for_blocks(xp, count, gather, cols.nbytes)
+        return cols.reshape(groups, count * ow * n, kh * kw * (c // groups))
 
     def columns_adjoint(self, cols: Any, out: Any) -> None:
         """The adjoint of ``columns``: sums every row back onto the input pixels it came from, into ``out`` (H, W, N, C)."""
@@ -145,21 +150,33 @@ class Im2colKernel:
 
     def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
-        return _image_chunks(images, oh * ow * kh * kw * channels * itemsize)
+        return _chunks_of(images, oh * ow * kh * kw * channels * itemsize)
 
     def forward(self, x: Any, w: Any) -> Any:
-        """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out)."""
-        xp, (oh, ow), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
+        """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out).
+
+        Chunks of output rows: a chunk of the (H_out, W_out, N, C_out) output is contiguous, so
+        that without groups the GEMM writes it in place."""
+        g, xp, (n, c_in), c_out = self.geometry, get_array_module(x), x.shape[2:], w.shape[0]
+        (oh, ow), (kh, kw), groups = g.output_hw, g.kernel_hw, g.groups
         out = xp.empty((oh, ow, n, c_out), dtype=xp.result_type(x, w))
         weights = self._weight_matrix(w)
+        padded = x if self.pointwise else _pad_hw(x, g.padding)
 
-        def chunk(images: slice) -> None:
-            cols = self.columns(x[:, :, images])
-            products = _matmul(cols, weights)  # (G, rows, C_out/G)
-            out[:, :, images] = products.transpose(1, 0, 2).reshape(oh, ow, -1, c_out)
-            workspace.give(cols, products)
+        def chunk(rows: slice) -> None:
+            if self.pointwise:
+                cols = padded[rows].reshape(-1, groups, c_in // groups).transpose(1, 0, 2)
+            else:
+                cols = self._gather(padded, rows)
+            if groups == 1:
+                threads.matmul(xp, cols, weights, out=out[rows].reshape(1, -1, c_out))
+            else:
+                products = _matmul(cols, weights)  # (G, rows, C_out/G)
+                out[rows] = products.transpose(1, 0, 2).reshape(-1, ow, n, c_out)
+                workspace.give(products)
+            workspace.give(cols)
 
-        threads.run_chunks(xp, self._chunks(n, x.shape[3], out.itemsize), chunk)
+        threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * out.itemsize), chunk)
         return out
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
@@ -223,7 +240,7 @@ class WinogradKernel:
 
     def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
         (th, tw), t = self.tiles, self.variant.t
-        chunks = _image_chunks(images, t * t * th * tw * channels * itemsize)
+        chunks = _chunks_of(images, t * t * th * tw * channels * itemsize)
         rows = (chunks[0].stop - chunks[0].start) * th * tw
         return chunks if rows >= self.MIN_ROWS_PER_CHANNEL * channels else [slice(0, images)]
 

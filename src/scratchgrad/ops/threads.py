@@ -121,8 +121,8 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
         out = np.empty(batch + (m, n), dtype=np.result_type(a, b))
     count, whole = int(np.prod(batch)), Ellipsis
     blocks: list[tuple[Any, Any, Any]] = [(whole, whole, whole)]  # (index of a, index of b, index of out)
-    if 2 * count * m * n * k < MIN_PARALLEL_FLOPS:
-        pass  # one call
+    if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool() or num_threads() <= 1:
+        pass  # one call (within a chunk of run_chunks, blocks would only pack the other operand again)
     elif a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:
         blocks = [(s, s, s) for s in chunks(count, -(-count // MATMUL_BLOCKS))]
     elif m >= 2 * MIN_BLOCK_ROWS:
