@@ -270,3 +270,17 @@ def test_winograd_transforms_and_their_adjoints(hw, padding, variant):
                      (c, 2, 3, 3), (t * t, c, 2), rng),
     ]
     assert max(gaps) < 1e-13
+
+
+@pytest.mark.parametrize("size, chunk, expected", [
+    (64, 16, [16, 16, 8, 8, 8, 8]),
+    (100, 30, [30, 30, 10, 10, 10, 10]),
+    (7, 2, [2, 2, 1, 1, 1]),
+    (3, 4, [1, 1, 1]),
+    (1, 1, [1]),
+])
+def test_tapered_chunks_cover_the_range_with_a_finer_tail(size, chunk, expected):
+    slices = threads.tapered_chunks(size, chunk)
+    assert [s.stop - s.start for s in slices] == expected
+    assert slices[0].start == 0 and slices[-1].stop == size
+    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))

@@ -78,6 +78,8 @@ def _chunks_of(count: int, bytes_each: int) -> list[slice]:
     """Chunks of ``count`` images (or output rows) whose intermediate data take about ``CHUNK_BYTES``,
     at least ``MIN_CHUNKS`` of them when there are enough; sized from the shapes only (never from the core count)."""
     size = max(1, min(CHUNK_BYTES // max(bytes_each, 1), -(-count // MIN_CHUNKS)))
+    if size * bytes_each >= CHUNK_BYTES // 2:  # long chunks: a core idle at the end costs more than more chunks
+        return threads.tapered_chunks(count, size)
     return threads.chunks(count, size)
 
 
