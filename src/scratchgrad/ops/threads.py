@@ -19,6 +19,7 @@ results do not depend on it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -29,6 +30,7 @@ import numpy as np
 T = TypeVar("T")
 _PREFIX = "scratchgrad"
 _executor: ThreadPoolExecutor | None = None
+_worker = threading.local()  # .busy: this thread runs tasks of _share
 _blas_controller: Any = None
 
 
@@ -38,14 +40,48 @@ def num_threads() -> int:
 
 def _pool() -> ThreadPoolExecutor:
     global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(num_threads(), thread_name_prefix=_PREFIX)
+    if _executor is None:  # the calling thread is the other worker (see _share)
+        _executor = ThreadPoolExecutor(max(1, num_threads() - 1), thread_name_prefix=_PREFIX)
     return _executor
 
 
 def _in_pool() -> bool:
-    """Whether this is one of the pool's threads (which must not wait on the pool: deadlock)."""
-    return threading.current_thread().name.startswith(_PREFIX)
+    """Whether this thread is already running tasks of ``_share`` (nested calls run inline: a
+    worker that waited on the pool could deadlock it)."""
+    return getattr(_worker, "busy", False)
+
+
+def _share(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run ``tasks`` on this thread and ``num_threads() - 1`` pool threads, each taking the next
+    task not yet taken; returns their results in order, or raises the first error once no task
+    runs any more. This thread takes part rather than waiting: one thread less to wake."""
+    results: list[Any] = [None] * len(tasks)
+    errors: list[BaseException] = []
+    order, lock = iter(range(len(tasks))), threading.Lock()
+
+    def work() -> None:
+        _worker.busy = True
+        try:
+            while not errors:
+                with lock:
+                    k = next(order, None)
+                if k is None:
+                    return
+                try:
+                    results[k] = tasks[k]()
+                except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
+                    errors.append(error)
+        finally:
+            _worker.busy = False
+
+    helpers = [_pool().submit(work) for _ in range(min(num_threads(), len(tasks)) - 1)]
+    try:
+        work()
+    finally:
+        wait(helpers)  # after an error too: no task may still be running when we return
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _single_threaded_blas() -> ContextManager[Any]:
@@ -73,9 +109,7 @@ def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int 
         kernel(slice(0, size))
         return
     bounds = [size * k // threads for k in range(threads + 1)]
-    futures = [_pool().submit(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])]
-    for future in futures:
-        future.result()
+    _share([functools.partial(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])])
 
 
 def chunks(size: int, chunk: int) -> list[slice]:
@@ -105,11 +139,7 @@ def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
     with _single_threaded_blas():
         if len(blocks) <= 1 or num_threads() <= 1 or _in_pool():
             return _fold(map(kernel, blocks), combine)
-        futures = [_pool().submit(kernel, block) for block in blocks]
-        try:
-            return _fold((future.result() for future in futures), combine)
-        finally:
-            wait(futures)  # after an error too: no block may still be running when we return
+        return _fold(_share([functools.partial(kernel, block) for block in blocks]), combine)
 
 
 MATMUL_BLOCKS = 8  # a product is split into about this many blocks (independent of the core count)
