@@ -256,6 +256,37 @@ def test_grad_accumulates_from_several_paths_and_leaves_each_leaf_its_own_buffer
     np.testing.assert_array_equal(a.grad.data, [11 + 3, 11 + 5])
 
 
+def test_a_leaf_gradient_never_aliases_memory_that_something_else_holds() -> None:
+    # Leaves keep a fresh gradient from a built-in op without a copy (as PyTorch's AccumulateGrad
+    # steals it); anything that may be referenced elsewhere is copied.
+    x = scratchgrad.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)  # float64, as the arrays below
+    upstream = np.array([1.0, 2.0, 3.0, 4.0])
+    x.reshape(4).backward(scratchgrad.from_numpy(upstream))  # the gradient is a view of the caller's array
+    upstream += 100
+    np.testing.assert_array_equal(x.grad.data, [[1.0, 2.0], [3.0, 4.0]])
+
+    kept = np.ones(2)
+
+    class KeepsItsGradient(scratchgrad.autograd.Function):  # a user's Function: not trusted
+        @staticmethod
+        def forward(ctx, a):
+            return a.data * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return kept
+
+    y = scratchgrad.tensor(np.array([1.0, 1.0]), requires_grad=True)
+    KeepsItsGradient.apply(y).sum().backward()
+    y.grad.data += 5
+    np.testing.assert_array_equal(kept, [1.0, 1.0])
+
+    w = scratchgrad.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    for _ in range(2):  # the second backward adds into the first one's (kept, not copied) gradient
+        (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [8.0, 12.0])
+
+
 def test_retain_graph_allows_a_second_backward() -> None:
     tx, sx = pair([0.3, -0.7])
     for x in (tx, sx):

@@ -84,10 +84,11 @@ def run_backward(
     """
     buffers: dict[Context, list[Any]] = {}
     captured: dict[int, Any] = {}
+    passed = {_memory_id(grad) for grad in grad_outputs}  # memory of every gradient given to a backward (or by the caller)
     roots = []
     for out, grad in zip(outputs, grad_outputs):
         if out.grad_fn is None:
-            _deliver_to_leaf(out, grad, inputs, captured, create_graph)
+            _deliver_to_leaf(out, grad, inputs, captured, create_graph, owned=False)
             continue
         _add_to_buffer(buffers, out.grad_fn, out._output_nr, grad)
         roots.append(out.grad_fn)
@@ -104,15 +105,16 @@ def run_backward(
         elif node.retained:
             _fill_retained_grads(node, grads, create_graph)
         if needed is None or node in needed:
+            passed.update(_memory_id(grad) for grad in grads if grad is not None)
             input_grads = _call_backward(node, grads, create_graph)
         else:
             input_grads = [None] * len(node.next_edges)
-        for edge, grad, meta in zip(node.next_edges, input_grads, node.input_meta):
+        input_grads = [None if g is None or e is None else sum_to_shape(g, *m) for g, e, m in zip(input_grads, node.next_edges, node.input_meta)]
+        for edge, grad, owned in zip(node.next_edges, input_grads, _owned(node, input_grads, passed)):
             child = _edge_node(edge)
-            if grad is not None and edge is not None:
-                grad = sum_to_shape(grad, *meta)
+            if grad is not None:
                 if child is None:
-                    _deliver_to_leaf(edge, grad, inputs, captured, create_graph)
+                    _deliver_to_leaf(edge, grad, inputs, captured, create_graph, owned)
                 else:
                     _add_to_buffer(buffers, child, edge[1], grad)
             if child is not None:
@@ -167,7 +169,30 @@ def _fill_retained_grads(node: Context, grads: list[Any], create_graph: bool) ->
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
-def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, captured: dict[int, Any], create_graph: bool) -> None:
+def _memory_id(tensor: Any) -> int:
+    """The identity of the memory under ``tensor``'s array (the array that owns it, not a view's)."""
+    array = tensor.data
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return id(array)
+
+
+def _owned(node: Context, grads: list[Any], passed: set[int]) -> list[bool]:
+    """Per gradient from ``node``'s backward: whether nothing else refers to its memory (not a
+    gradient that was passed to a backward, nor the memory of another of these gradients), so
+    that a leaf may keep it as its ``.grad`` without a copy, as PyTorch's AccumulateGrad steals a
+    gradient. Only the built-in Functions are trusted not to keep what they return."""
+    if not node.function.__module__.startswith(_BUILTIN):
+        return [False] * len(grads)
+    memory = [None if grad is None else _memory_id(grad) for grad in grads]
+    return [m is not None and m not in passed and memory.count(m) == 1 for m in memory]
+
+
+_BUILTIN = __name__.split(".")[0] + "."
+
+
+def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, captured: dict[int, Any],
+                     create_graph: bool, owned: bool) -> None:
     if inputs is not None:
         key = id(leaf)
         captured[key] = grad if key not in captured else captured[key] + grad
@@ -175,8 +200,11 @@ def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, capture
     if not leaf.requires_grad:
         return
     if leaf.grad is None:
-        # A fresh copy: the same gradient array may reach several leaves (a + b).
-        leaf.grad = grad if create_graph else grad.detach().clone()
+        # A copy unless the gradient's memory is the leaf's alone: the same array may reach several leaves (a + b).
+        if create_graph:
+            leaf.grad = grad
+        else:
+            leaf.grad = grad.detach() if owned and grad.data.flags.c_contiguous else grad.detach().clone()
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + grad
     else:
