@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from .threads import for_blocks
 
 FOLD_WIDTH = 512  # values per row at least, for few channels (see ChannelMatrix)
-BLOCK_BYTES = 1 << 20  # a block fits in a core's cache ...
+BLOCK_BYTES = 1 << 20  # a block stays in cache and outweighs its Python (which holds the GIL) ...
 BLOCK_POSITIONS = (256, 4096)  # ... within these bounds: enough work per block, short running sums
 
 
