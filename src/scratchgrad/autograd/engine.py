@@ -84,7 +84,7 @@ def run_backward(
     """
     buffers: dict[Context, list[Any]] = {}
     captured: dict[int, Any] = {}
-    passed = {_memory_id(grad) for grad in grad_outputs}  # memory of every gradient given to a backward (or by the caller)
+    passed = {_memory_id(grad) for grad in grad_outputs}  # the memory of every gradient given to a backward
     roots = []
     for out, grad in zip(outputs, grad_outputs):
         if out.grad_fn is None:
@@ -109,7 +109,10 @@ def run_backward(
             input_grads = _call_backward(node, grads, create_graph)
         else:
             input_grads = [None] * len(node.next_edges)
-        input_grads = [None if g is None or e is None else sum_to_shape(g, *m) for g, e, m in zip(input_grads, node.next_edges, node.input_meta)]
+        input_grads = [
+            None if grad is None or edge is None else sum_to_shape(grad, *meta)
+            for grad, edge, meta in zip(input_grads, node.next_edges, node.input_meta)
+        ]
         for edge, grad, owned in zip(node.next_edges, input_grads, _owned(node, input_grads, passed)):
             child = _edge_node(edge)
             if grad is not None:
