@@ -5,6 +5,7 @@ that ops may return broadcast-shaped gradients.
 """
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from typing import Any, Sequence
 
@@ -84,7 +85,8 @@ def run_backward(
     """
     buffers: dict[Context, list[Any]] = {}
     captured: dict[int, Any] = {}
-    passed = {_memory_id(grad) for grad in grad_outputs}  # the memory of every gradient given to a backward
+    passed: dict[int, Any] = {}  # the memory of every gradient given to a backward (weak references, by id)
+    _note_passed(passed, grad_outputs)
     roots = []
     for out, grad in zip(outputs, grad_outputs):
         if out.grad_fn is None:
@@ -105,7 +107,7 @@ def run_backward(
         elif node.retained:
             _fill_retained_grads(node, grads, create_graph)
         if needed is None or node in needed:
-            passed.update(_memory_id(grad) for grad in grads if grad is not None)
+            _note_passed(passed, grads)
             input_grads = _call_backward(node, grads, create_graph)
         else:
             input_grads = [None] * len(node.next_edges)
@@ -172,23 +174,35 @@ def _fill_retained_grads(node: Context, grads: list[Any], create_graph: bool) ->
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
-def _memory_id(tensor: Any) -> int:
-    """The identity of the memory under ``tensor``'s array (the array that owns it, not a view's)."""
+def _memory(tensor: Any) -> Any:
+    """The array that owns the memory under ``tensor``'s array (itself, or the base of a view)."""
     array = tensor.data
     while getattr(array, "base", None) is not None:
         array = array.base
-    return id(array)
+    return array
 
 
-def _owned(node: Context, grads: list[Any], passed: set[int]) -> list[bool]:
+def _note_passed(passed: dict[int, Any], grads: Sequence[Any]) -> None:
+    # Weak references: ids of arrays freed since are reused by new ones, which are not shared.
+    for grad in grads:
+        if grad is not None:
+            memory = _memory(grad)
+            passed[id(memory)] = weakref.ref(memory)
+
+
+def _owned(node: Context, grads: list[Any], passed: dict[int, Any]) -> list[bool]:
     """Per gradient from ``node``'s backward: whether nothing else refers to its memory (not a
     gradient that was passed to a backward, nor the memory of another of these gradients), so
     that a leaf may keep it as its ``.grad`` without a copy, as PyTorch's AccumulateGrad steals a
     gradient. Only the built-in Functions are trusted not to keep what they return."""
     if not node.function.__module__.startswith(_BUILTIN):
         return [False] * len(grads)
-    memory = [None if grad is None else _memory_id(grad) for grad in grads]
-    return [m is not None and m not in passed and memory.count(m) == 1 for m in memory]
+    memory = [None if grad is None else _memory(grad) for grad in grads]
+    ids = [id(m) for m in memory]
+    return [
+        m is not None and ids.count(id(m)) == 1 and (id(m) not in passed or passed[id(m)]() is not m)
+        for m in memory
+    ]
 
 
 _BUILTIN = __name__.split(".")[0] + "."
