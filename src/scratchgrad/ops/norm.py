@@ -82,8 +82,9 @@ class ChannelMatrix:
         return a[index] if self.positions == 0 else a[:, index]
 
     def for_each_block(self, xp: Any, work: Callable[[int], None]) -> None:
-        """Call ``work(k)`` for every block ``k`` of positions, on all cores."""
-        for_blocks(xp, self.blocks, lambda ks: [work(k) for k in range(ks.start, ks.stop)], self.matrix.nbytes)
+        """Call ``work(k)`` for every block ``k`` of positions, on all cores (each block a task:
+        the cores stay busy until the last blocks)."""
+        for_blocks(xp, self.blocks, lambda ks: [work(k) for k in range(ks.start, ks.stop)], self.matrix.nbytes, self.blocks)
 
 
 def _statistics(m: ChannelMatrix, xp: Any, dtype: Any) -> tuple[Any, Any]:

@@ -98,8 +98,10 @@ def _single_threaded_blas() -> ContextManager[Any]:
 MIN_PARALLEL_BYTES = 1 << 20  # less work than this is not worth waking threads for
 
 
-def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int | None = None) -> None:
-    """Call ``kernel(block)`` for one slice per core, together covering ``range(size)``.
+def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int | None = None,
+               pieces: int | None = None) -> None:
+    """Call ``kernel(block)`` for one slice per core (or ``pieces`` slices, which the cores take
+    as they become free), together covering ``range(size)``.
 
     On NumPy the calls run on all cores, unless ``nbytes`` (the size of the data the kernel
     works through) is small; on other array modules (a GPU) in one call.
@@ -108,7 +110,8 @@ def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int 
     if xp is not np or threads <= 1 or (nbytes is not None and nbytes < MIN_PARALLEL_BYTES) or _in_pool():
         kernel(slice(0, size))
         return
-    bounds = [size * k // threads for k in range(threads + 1)]
+    pieces = threads if pieces is None else min(pieces, size)
+    bounds = [size * k // pieces for k in range(pieces + 1)]
     _share([functools.partial(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])])
 
 
