@@ -54,12 +54,18 @@ class ConvGeometry:
 
 
 def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
-    """Zero-pad H and W of an (H, W, N, C) array."""
+    """Zero-pad H and W of an (H, W, N, C) array (the copy split over the cores by rows)."""
     (ph, pw), (h, w) = padding, x.shape[:2]
     if not (ph or pw):
         return x
-    out = get_array_module(x).zeros((h + 2 * ph, w + 2 * pw) + x.shape[2:], dtype=x.dtype)
-    out[ph : ph + h, pw : pw + w] = x
+    xp = get_array_module(x)
+    out = xp.empty((h + 2 * ph, w + 2 * pw) + x.shape[2:], dtype=x.dtype)
+    out[:ph], out[ph + h :], out[ph : ph + h, :pw], out[ph : ph + h, pw + w :] = 0, 0, 0, 0
+
+    def copy(rows: slice) -> None:
+        out[ph + rows.start : ph + rows.stop, pw : pw + w] = x[rows]
+
+    for_blocks(xp, h, copy, x.nbytes)
     return out
 
 
