@@ -65,9 +65,13 @@ def engine_module(engine: str) -> Any:
 
 def build(engine: str, workload: str, seed: int = 0) -> tuple[Any, Callable[[], Any], Any]:
     """The model of ``workload`` on ``engine``, a function running one training step, and its optimizer."""
+    return build_on(engine_module(engine), workload, seed)
+
+
+def build_on(lib: Any, workload: str, seed: int = 0) -> tuple[Any, Callable[[], Any], Any]:
+    """``build`` with the engine given as its module (torch, scratchgrad or a copy of it)."""
     from scratchgrad.models import build_model
 
-    lib = engine_module(engine)
     name, options, shape = WORKLOADS[workload]
     model = build_model(name, lib.nn, **options)
     rng = np.random.default_rng(seed)
