@@ -4,16 +4,18 @@ NumPy releases the GIL inside its loops, so a kernel made of whole-array operati
 over threads when each thread works on its own block of an axis, preferably the outermost one
 in memory (long contiguous runs inside each block). Four ways to split the work:
 
-- ``for_blocks``: one block per core, for a single memory-bound pass;
+- ``for_blocks``: one block per core (or a given number of blocks), for a memory-bound pass;
 - ``run_chunks``: many chunks, each a whole pipeline (transforms and GEMMs) run by one core on
   data that stays in its cache;
 - ``matmul``: a matrix product in blocks of the stack, of rows or of columns;
 - ``elementwise``: an elementwise kernel over same-shaped arrays, a block of the outermost axis per core.
 
-The pool is created on first use, with one thread per core this process may run on. While it
-runs BLAS calls, BLAS is held to one thread: the pool already occupies every core, and BLAS's
-own threads would otherwise spin for a while after each call, taking cores from the next
-kernel. Each element is computed by exactly the same operations whatever the number of threads
+All four hand their tasks to ``_share``: the calling thread and a pool of one thread less than
+the cores this process may run on (created on first use) take the tasks one by one from a
+common counter, so a core that finishes early takes the next task, and the caller works
+instead of waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
+occupy every core, and BLAS's own threads would otherwise spin for a while after each call,
+taking cores from the next kernel. Each element is computed by exactly the same operations whatever the number of threads
 (blocks are sized from the shapes only, and block results are combined in block order), so
 results do not depend on it.
 """
