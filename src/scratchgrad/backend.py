@@ -59,6 +59,13 @@ def get_array_module(array: Any) -> ModuleType:
     return np
 
 
+def memory_owner(array: Any) -> Any:
+    """The object that owns ``array``'s memory: the array itself, or the base of a view (of a view ...)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
 def device_of(array: Any) -> device:
     return device("cuda" if get_array_module(array) is not np else "cpu")
 

@@ -9,6 +9,7 @@ import weakref
 from collections import deque
 from typing import Any, Sequence
 
+from ..backend import memory_owner
 from .function import Context
 from .grad_mode import set_grad_enabled
 
@@ -174,19 +175,11 @@ def _fill_retained_grads(node: Context, grads: list[Any], create_graph: bool) ->
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
-def _memory(tensor: Any) -> Any:
-    """The array that owns the memory under ``tensor``'s array (itself, or the base of a view)."""
-    array = tensor.data
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
-
-
 def _note_passed(passed: dict[int, Any], grads: Sequence[Any]) -> None:
     # Weak references: ids of arrays freed since are reused by new ones, which are not shared.
     for grad in grads:
         if grad is not None:
-            memory = _memory(grad)
+            memory = memory_owner(grad.data)
             passed[id(memory)] = weakref.ref(memory)
 
 
@@ -197,7 +190,7 @@ def _owned(node: Context, grads: list[Any], passed: dict[int, Any]) -> list[bool
     gradient. Only the built-in Functions are trusted not to keep what they return."""
     if not node.function.__module__.startswith(_BUILTIN):
         return [False] * len(grads)
-    memory = [None if grad is None else _memory(grad) for grad in grads]
+    memory = [None if grad is None else memory_owner(grad.data) for grad in grads]
     ids = [id(m) for m in memory]
     return [
         m is not None and ids.count(id(m)) == 1 and (id(m) not in passed or passed[id(m)]() is not m)

@@ -91,8 +91,9 @@ def _chunks_of(count: int, bytes_each: int) -> list[slice]:
 
 class Im2colKernel:
     """Any geometry: one row per receptive field (columns: kernel taps x channels of a group),
-    one GEMM per group. The products run image chunk by image chunk, a chunk per core, so
-    that a chunk's rows stay in cache; the backward gathers the rows again rather than keeping them."""
+    one GEMM per group. The products run chunk by chunk, a chunk per core, so that a chunk's
+    rows stay in cache: the forward by chunks of output rows (its GEMM writes straight into the
+    output), the backward by chunks of images, gathering the rows again rather than keeping them."""
 
     def __init__(self, geometry: ConvGeometry):
         self.geometry = geometry
@@ -101,14 +102,13 @@ class Im2colKernel:
 
     def columns(self, x: Any) -> Any:
         """(H, W, N, C) -> (G, Hout * Wout * N, kh * kw * C/G): each row one receptive field."""
-        g, (n, c) = self.geometry, x.shape[2:]
-        if self.pointwise:
-            return x.reshape(-1, g.groups, c // g.groups).transpose(1, 0, 2)
-        return self._gather(_pad_hw(x, g.padding), slice(0, g.output_hw[0]))
+        return self._gather(_pad_hw(x, self.geometry.padding), slice(0, self.geometry.output_hw[0]))
 
     def _gather(self, padded: Any, out_rows: slice) -> Any:
         """The rows of ``columns`` for output rows ``out_rows``, from the zero-padded input (H + 2ph, W + 2pw, N, C)."""
         g = self.geometry
+        if self.pointwise:  # the input itself, viewed by groups
+            return self._grouped(padded[out_rows])
         xp, (n, c), groups = get_array_module(padded), padded.shape[2:], g.groups
         (kh, kw), ow, count = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start
         cols = workspace.take(xp, (groups, count, ow, n, kh, kw, c // groups), padded.dtype)
@@ -163,25 +163,17 @@ class Im2colKernel:
     def forward(self, x: Any, w: Any) -> Any:
         """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out).
 
-        Chunks of output rows: a chunk of the (H_out, W_out, N, C_out) output is contiguous, so
-        that without groups the GEMM writes it in place."""
+        Chunks of output rows: a chunk of the (H_out, W_out, N, C_out) output is contiguous, and
+        its GEMM writes it in place."""
         g, xp, (n, c_in), c_out = self.geometry, get_array_module(x), x.shape[2:], w.shape[0]
-        (oh, ow), (kh, kw), groups = g.output_hw, g.kernel_hw, g.groups
+        (oh, ow), (kh, kw) = g.output_hw, g.kernel_hw
         out = xp.empty((oh, ow, n, c_out), dtype=xp.result_type(x, w))
         weights = self._weight_matrix(w)
-        padded = x if self.pointwise else _pad_hw(x, g.padding)
+        padded = _pad_hw(x, g.padding)
 
         def chunk(rows: slice) -> None:
-            if self.pointwise:
-                cols = padded[rows].reshape(-1, groups, c_in // groups).transpose(1, 0, 2)
-            else:
-                cols = self._gather(padded, rows)
-            if groups == 1:
-                threads.matmul(xp, cols, weights, out=out[rows].reshape(1, -1, c_out))
-            else:
-                products = _matmul(cols, weights)  # (G, rows, C_out/G)
-                out[rows] = products.transpose(1, 0, 2).reshape(-1, ow, n, c_out)
-                workspace.give(products)
+            cols = self._gather(padded, rows)
+            threads.matmul(xp, cols, weights, out=self._grouped(out[rows]))  # (G, rows, C_out/G) views of the output
             workspace.give(cols)
 
         threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * out.itemsize), chunk)

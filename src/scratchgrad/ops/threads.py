@@ -15,9 +15,9 @@ the cores this process may run on (created on first use) take the tasks one by o
 common counter, so a core that finishes early takes the next task, and the caller works
 instead of waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
 occupy every core, and BLAS's own threads would otherwise spin for a while after each call,
-taking cores from the next kernel. Each element is computed by exactly the same operations whatever the number of threads
-(blocks are sized from the shapes only, and block results are combined in block order), so
-results do not depend on it.
+taking cores from the next kernel. Each element is computed by exactly the same operations
+whatever the number of threads (blocks are sized from the shapes only, and block results are
+combined in block order), so results do not depend on it.
 """
 from __future__ import annotations
 

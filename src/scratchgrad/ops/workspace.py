@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import memory_owner
+
 KEEP_BYTES = 192 << 20  # free buffers held at most, in total
 MIN_BYTES = 1 << 20  # smaller arrays come from the allocator's heap, which already reuses them
 
@@ -40,9 +42,7 @@ def take(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 def give(*arrays: Any) -> None:
     """Return arrays from ``take`` (or views of them) once nothing reads them any more."""
     for array in arrays:
-        root = array
-        while isinstance(getattr(root, "base", None), np.ndarray):
-            root = root.base
+        root = memory_owner(array)
         if not (isinstance(root, np.ndarray) and root.dtype == np.uint8 and root.ndim == 1 and root.nbytes >= MIN_BYTES):
             continue  # not one of ours
         with _lock:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..backend import get_array_module
@@ -79,60 +78,45 @@ class Adam(Optimizer):
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = xp.zeros_like(data)
         state["step"] += 1
-        kernel = functools.partial(_adam_update, xp, _Hyperparameters.of(group, state["step"]))
-        arrays = (data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
-        return kernel, arrays + ((state["max_exp_avg_sq"],) if group["amsgrad"] else ())
-
-
-@dataclass(frozen=True)
-class _Hyperparameters:
-    """One group's hyperparameters at one step, as Python floats (which keep float32 arrays
-    float32 under NumPy 2's promotion rules)."""
-
-    lr: float
-    eps: float
-    weight_decay: float
-    beta1: float
-    beta2: float
-    step: int
-    maximize: bool
-    decoupled: bool
-
-    @classmethod
-    def of(cls, group: dict[str, Any], step: int) -> _Hyperparameters:
+        # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
         beta1, beta2 = (float(b) for b in group["betas"])
-        return cls(float(group["lr"]), float(group["eps"]), float(group["weight_decay"]), beta1, beta2,
-                   step, bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
+        h = dict(lr=float(group["lr"]), eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
+                 beta1=beta1, beta2=beta2, step=state["step"], maximize=bool(group["maximize"]),
+                 decoupled=bool(group["decoupled_weight_decay"]))
+        arrays = (data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
+        return functools.partial(_adam_update, **h), arrays + ((state["max_exp_avg_sq"],) if group["amsgrad"] else ())
 
 
-def _adam_update(xp: Any, h: _Hyperparameters, data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any,
-                 max_exp_avg_sq: Any = None) -> None:
+def _adam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any = None, *, lr: float,
+                 eps: float, weight_decay: float, beta1: float, beta2: float, step: int, maximize: bool,
+                 decoupled: bool) -> None:
     """One Adam step on (blocks of) a parameter's arrays, in place."""
-    if h.maximize:
+    xp = get_array_module(data)
+    if maximize:
         grad = -grad
-    if h.weight_decay != 0:
-        if h.decoupled:
-            data *= 1 - h.lr * h.weight_decay
+    if weight_decay != 0:
+        if decoupled:
+            data *= 1 - lr * weight_decay
         else:
-            grad = grad + h.weight_decay * data
+            grad = grad + weight_decay * data
     scratch = grad - exp_avg  # one temporary, reused: the block stays in cache
-    scratch *= 1 - h.beta1
+    scratch *= 1 - beta1
     exp_avg += scratch
-    exp_avg_sq *= h.beta2
-    xp.multiply(grad, 1 - h.beta2, out=scratch)
+    exp_avg_sq *= beta2
+    xp.multiply(grad, 1 - beta2, out=scratch)
     scratch *= grad
     exp_avg_sq += scratch
     if max_exp_avg_sq is not None:
         xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         exp_avg_sq = max_exp_avg_sq
 
-    bias_correction1 = 1 - h.beta1**h.step
-    bias_correction2 = 1 - h.beta2**h.step
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
     denom = xp.sqrt(exp_avg_sq, out=scratch)
     denom /= bias_correction2**0.5
-    denom += h.eps
+    denom += eps
     update = xp.divide(exp_avg, denom, out=scratch)
-    update *= h.lr / bias_correction1
+    update *= lr / bias_correction1
     data -= update
 
 
