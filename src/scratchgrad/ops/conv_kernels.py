@@ -59,7 +59,7 @@ def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
     if not (ph or pw):
         return x
     xp = get_array_module(x)
-    out = xp.empty((h + 2 * ph, w + 2 * pw) + x.shape[2:], dtype=x.dtype)
+    out = workspace.empty(xp, (h + 2 * ph, w + 2 * pw) + x.shape[2:], x.dtype)
     out[:ph], out[ph + h :], out[ph : ph + h, :pw], out[ph : ph + h, pw + w :] = 0, 0, 0, 0
 
     def copy(rows: slice) -> None:
@@ -72,7 +72,7 @@ def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
 def _matmul(a: Any, b: Any) -> Any:
     """``a @ b`` (stacks of matrices) into a workspace buffer."""
     xp = get_array_module(a)
-    out = workspace.take(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
+    out = workspace.empty(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
     return threads.matmul(xp, a, b, out=out)
 
 
@@ -111,7 +111,7 @@ class Im2colKernel:
             return self._grouped(padded[out_rows])
         xp, (n, c), groups = get_array_module(padded), padded.shape[2:], g.groups
         (kh, kw), ow, count = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start
-        cols = workspace.take(xp, (groups, count, ow, n, kh, kw, c // groups), padded.dtype)
+        cols = workspace.empty(xp, (groups, count, ow, n, kh, kw, c // groups), padded.dtype)
         grouped = padded.reshape(padded.shape[:3] + (groups, c // groups))
 
         def gather(block: slice) -> None:  # a block of the requested output rows
@@ -134,7 +134,7 @@ class Im2colKernel:
             return
         (kh, kw), (oh, ow), (ph, pw) = g.kernel_hw, g.output_hw, g.padding
         cols = cols.reshape(groups, oh, ow, n, kh, kw, c // groups)
-        x = xp.zeros((h + 2 * ph, w + 2 * pw, n, groups, c // groups), dtype=cols.dtype)
+        x = workspace.zeros(xp, (h + 2 * ph, w + 2 * pw, n, groups, c // groups), cols.dtype)
 
         def scatter(block: slice) -> None:  # a block of images: windows overlap in space only
             for i in range(kh):
@@ -167,14 +167,13 @@ class Im2colKernel:
         its GEMM writes it in place."""
         g, xp, (n, c_in), c_out = self.geometry, get_array_module(x), x.shape[2:], w.shape[0]
         (oh, ow), (kh, kw) = g.output_hw, g.kernel_hw
-        out = xp.empty((oh, ow, n, c_out), dtype=xp.result_type(x, w))
+        out = workspace.empty(xp, (oh, ow, n, c_out), xp.result_type(x, w))
         weights = self._weight_matrix(w)
         padded = _pad_hw(x, g.padding)
 
         def chunk(rows: slice) -> None:
             cols = self._gather(padded, rows)
             threads.matmul(xp, cols, weights, out=self._grouped(out[rows]))  # (G, rows, C_out/G) views of the output
-            workspace.give(cols)
 
         threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * out.itemsize), chunk)
         return out
@@ -189,7 +188,7 @@ class Im2colKernel:
         """Both gradients, chunk by chunk; the weight gradient's partial sums are added in chunk order."""
         xp, g = get_array_module(grad_y), self.geometry
         n, c_in = grad_y.shape[2], (w.shape[1] * g.groups if w is not None else x.shape[3])
-        grad_x = None if w is None else xp.empty(g.input_hw + (n, c_in), dtype=grad_y.dtype)
+        grad_x = None if w is None else workspace.empty(xp, g.input_hw + (n, c_in), grad_y.dtype)
         weights_t = None if w is None else self._weight_matrix(w).transpose(0, 2, 1)
 
         def chunk(images: slice) -> Any:
@@ -197,13 +196,11 @@ class Im2colKernel:
             if weights_t is not None:
                 cols = _matmul(gy, weights_t)
                 self.columns_adjoint(cols, grad_x[:, :, images])
-                workspace.give(cols)
+                del cols  # its memory goes back to the workspace for the next columns
             if x is None:
                 return None
             cols = self.columns(x[:, :, images])
-            partial = threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
-            workspace.give(cols)
-            return partial
+            return threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
 
         gw = threads.run_chunks(xp, self._chunks(n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
         if gw is None:
@@ -246,7 +243,7 @@ class WinogradKernel:
 
     def _tile_array(self, xp: Any, images: int, channels: int, dtype: Any) -> Any:
         """A (t, t, th, tw, images, channels) workspace buffer."""
-        return workspace.take(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
+        return workspace.empty(xp, (self.variant.t,) * 2 + self.tiles + (images, channels), dtype)
 
     def _transformed_input(self, x: Any, dtype: Any) -> Any:
         """V of the images of ``x`` (H, W, n, C), in a workspace buffer, split over the cores by images."""
@@ -260,14 +257,13 @@ class WinogradKernel:
         xp, (h, w_out), (n, c_out) = get_array_module(x), self.geometry.output_hw, (x.shape[2], w.shape[0])
         v, (th, tw) = self.variant, self.tiles
         ut = self._u(w).transpose(0, 2, 1)
-        y = xp.empty((v.m * th, v.m * tw, n, c_out), dtype=xp.result_type(x, w))
+        y = workspace.empty(xp, (v.m * th, v.m * tw, n, c_out), xp.result_type(x, w))
 
         def chunk(images: slice) -> None:
             ys, count = y[:, :, images], images.stop - images.start
             transformed = self._transformed_input(x[:, :, images], y.dtype)
             products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
             for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
-            workspace.give(transformed, products)
 
         threads.run_chunks(xp, self._chunks(n, max(x.shape[3], c_out), y.itemsize), chunk)
         return y[:h, :w_out]
@@ -285,7 +281,7 @@ class WinogradKernel:
         grad_y = xp.ascontiguousarray(grad_y)  # a copy only if it is not (H, W, N, C) already
         (n, c_out), c_in = grad_y.shape[2:], (w.shape[1] if w is not None else x.shape[3])
         u = None if w is None else self._u(w)
-        grad_x = None if w is None else xp.empty(self.geometry.input_hw + (n, c_in), dtype=grad_y.dtype)
+        grad_x = None if w is None else workspace.empty(xp, self.geometry.input_hw + (n, c_in), grad_y.dtype)
 
         def chunk(images: slice) -> Any:
             gys, count = grad_y[:, :, images], images.stop - images.start
@@ -294,14 +290,11 @@ class WinogradKernel:
             if u is not None:
                 dv, gxs = _matmul(_matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
                 for_blocks(xp, count, lambda b: winograd.input_transform_adjoint(v, dv[..., b, :], padding, gxs[:, :, b]), dv.nbytes)
-                workspace.give(dv)
-            du = None
-            if x is not None:
-                transformed = self._transformed_input(x[:, :, images], grad_y.dtype)
-                du = threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
-                workspace.give(transformed)
-            workspace.give(dm)
-            return du
+                del dv  # its memory goes back to the workspace for the transformed input
+            if x is None:
+                return None
+            transformed = self._transformed_input(x[:, :, images], grad_y.dtype)
+            return threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
 
         blocks = self._chunks(n, max(c_out, c_in), grad_y.itemsize)
         du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)

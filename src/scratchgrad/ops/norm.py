@@ -23,6 +23,7 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
 from ..tensor import Tensor
+from . import workspace
 from .threads import for_blocks
 
 FOLD_WIDTH = 512  # values per row at least, for few channels (see ChannelMatrix)
@@ -124,7 +125,7 @@ class BatchNorm(Function):
         invstd = 1 / xp.sqrt(var + dtype.type(eps))
         scale = invstd if weight is None else invstd * weight.data
         shift = -mean * scale if bias is None else bias.data - mean * scale
-        out = xp.empty_like(m.matrix)
+        out = workspace.empty(xp, m.matrix.shape, dtype, like=m.matrix)
         scale_row, shift_row = m.per_channel(scale), m.per_channel(shift)
 
         def normalize(k: int) -> None:
@@ -178,7 +179,7 @@ def _backward_arrays(x: Any, weight: Any, grad: Any, mean: Any, invstd: Any, bat
     # dx = scale * grad + centered * a + b, with a = -scale * dot * invstd^2 / M, b = -scale * sum(grad) / M
     a, b = -scale * dot * invstd * invstd / positions, -scale * grad_bias / positions
     scale_row, a_row, b_row = m.per_channel(scale), m.per_channel(a), m.per_channel(b)
-    grad_x = xp.empty_like(m.matrix)
+    grad_x = workspace.empty(xp, m.matrix.shape, g.dtype, like=m.matrix)
 
     def differentiate(k: int) -> None:
         out = m.block(grad_x, k)

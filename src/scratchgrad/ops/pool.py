@@ -6,7 +6,7 @@ backward adds each tap's share back with one strided add per tap (never ``np.add
 writes it when windows do not overlap (stride >= kernel). The scatter and gather Functions
 are each other's gradient, so pooling is differentiable to any order.
 
-New arrays take the memory layout of the input (``empty_like``/``zeros_like`` with a shape),
+New arrays take the memory layout of the input (``workspace.empty`` with ``like``),
 so that conv outputs (see ``conv.py``) keep their layout through pooling.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from ..autograd.function import Context, Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from . import workspace
 from .conv import ConvGeometry
 from .threads import block_index, for_blocks, outermost
 
@@ -24,7 +25,8 @@ def _padded(x: Any, geometry: ConvGeometry, fill: float) -> Any:
     (ph, pw), (n, c, h, w) = geometry.padding, x.shape
     if not (ph or pw):
         return x
-    out = get_array_module(x).full_like(x, fill, shape=(n, c, h + 2 * ph, w + 2 * pw))
+    out = workspace.empty(get_array_module(x), (n, c, h + 2 * ph, w + 2 * pw), x.dtype, like=x)
+    out.fill(fill)
     out[:, :, ph : ph + h, pw : pw + w] = x
     return out
 
@@ -43,7 +45,7 @@ def _scatter(values: Any, weight_of_tap: Any, shape: tuple[int, ...], geometry: 
     result has ``like``'s memory layout."""
     xp = get_array_module(values)
     hp, wp = geometry.padded_hw
-    out = xp.zeros_like(like, dtype=values.dtype, shape=shape[:2] + (hp, wp))
+    out = workspace.zeros(xp, shape[:2] + (hp, wp), values.dtype, like=like)
     overlap = _windows_overlap(geometry)
     for tap, (rows, columns) in _taps(geometry):
         if overlap:
@@ -116,10 +118,10 @@ class BlockSelection:
     def scatter(self, values: Any, shape: tuple[int, ...]) -> Any:
         xp, (h, w) = get_array_module(values), shape[2:]
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
-        new = xp.empty_like if (oh * kh, ow * kw) == (h, w) else xp.zeros_like  # every entry written, or not
-        out = new(self.x, dtype=values.dtype, shape=shape)
+        new = workspace.empty if (oh * kh, ow * kw) == (h, w) else workspace.zeros  # every entry written, or not
+        out = new(xp, shape, values.dtype, like=self.x)
         if _stride_order(values) != _stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
-            aligned = xp.empty_like(self.out, dtype=values.dtype)
+            aligned = workspace.empty(xp, self.out.shape, values.dtype, like=self.out)
             aligned[...] = values
             values = aligned
 
@@ -132,7 +134,7 @@ class BlockSelection:
 
     def gather(self, x: Any) -> Any:
         xp = get_array_module(x)
-        out = xp.empty_like(self.out, dtype=x.dtype)
+        out = workspace.empty(xp, self.out.shape, x.dtype, like=self.out)
 
         def kernel(block: slice) -> None:
             index = block_index(self.axis, block)
@@ -144,7 +146,7 @@ class BlockSelection:
 
 def _block_max(x: Any, geometry: ConvGeometry) -> Any:
     xp, axis = get_array_module(x), outermost(x, (0, 1))
-    out = xp.empty_like(x, shape=x.shape[:2] + geometry.output_hw)
+    out = workspace.empty(xp, x.shape[:2] + geometry.output_hw, x.dtype, like=x)
 
     def kernel(block: slice) -> None:
         index = block_index(axis, block)

@@ -29,6 +29,8 @@ from typing import Any, Callable, ContextManager, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from . import workspace
+
 T = TypeVar("T")
 _PREFIX = "scratchgrad"
 _executor: ThreadPoolExecutor | None = None
@@ -161,7 +163,7 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if out is None:
-        out = np.empty(batch + (m, n), dtype=np.result_type(a, b))
+        out = workspace.empty(np, batch + (m, n), np.result_type(a, b))
     count, whole = int(np.prod(batch)), Ellipsis
     blocks: list[tuple[Any, Any, Any]] = [(whole, whole, whole)]  # (index of a, index of b, index of out)
     if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool() or num_threads() <= 1:
@@ -189,7 +191,7 @@ def elementwise(xp: Any, kernel: Callable[..., Any], *arrays: Any) -> Any:
     first = arrays[0]
     if xp is not np or first.nbytes < MIN_PARALLEL_BYTES or any(a.shape != first.shape for a in arrays) or _in_pool():
         return kernel(*arrays)
-    out = np.empty_like(first, dtype=np.result_type(*arrays))
+    out = workspace.empty(np, first.shape, np.result_type(*arrays), like=first)
     axis = outermost(out, range(out.ndim))
 
     def block_kernel(block: slice) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..backend import get_array_module
+from . import workspace
 from .threads import matmul
 
 
@@ -142,7 +143,7 @@ def _phase_slices(m: int, size: int, pad: int, phase: int, count: int) -> tuple[
 def _polyphase(v: Variant, x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
     """(H, W, N, C) -> (m, m, th + halo, tw + halo, N, C): component [p, q] holds padded rows p::m, columns q::m."""
     (h, w), m = x.shape[:2], v.m
-    q = get_array_module(x).zeros((m, m, th + v.halo, tw + v.halo) + x.shape[2:], dtype=x.dtype)
+    q = workspace.zeros(get_array_module(x), (m, m, th + v.halo, tw + v.halo) + x.shape[2:], x.dtype)
     for p in range(m):
         rows_to, rows_from = _phase_slices(m, h, padding[0], p, th + v.halo)
         for r in range(m):
@@ -169,7 +170,7 @@ def input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> N
     """(H, W, n, C) -> ``out`` V, V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""
     th, tw = out.shape[2:4]
     q = _polyphase(v, x, padding, th, tw)
-    rows = get_array_module(x).empty((v.t, v.m, th, tw + v.halo) + x.shape[2:], dtype=x.dtype)  # BT along H
+    rows = workspace.empty(get_array_module(x), (v.t, v.m, th, tw + v.halo) + x.shape[2:], x.dtype)  # BT along H
     _apply(v.bt, [q[r % v.m, :, r // v.m : r // v.m + th] for r in range(v.t)], rows)
     _apply(v.bt, [rows[:, s % v.m, :, s // v.m : s // v.m + tw] for s in range(v.t)], [out[:, b] for b in range(v.t)])
 
@@ -178,9 +179,9 @@ def input_transform_adjoint(v: Variant, dv: Any, padding: tuple[int, int], out: 
     """The transpose of ``input_transform``: dV -> ``out`` (H, W, n, C), overlapping tiles summed."""
     xp = get_array_module(dv)
     th, tw = dv.shape[2:4]
-    rows = xp.empty((v.t, v.m, th, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
+    rows = workspace.empty(xp, (v.t, v.m, th, tw + v.halo) + dv.shape[4:], dv.dtype)
     _overlap_add(v, [rows[:, p] for p in range(v.m)], [dv[:, b] for b in range(v.t)], axis=2, count=tw)
-    q = xp.empty((v.m, v.m, th + v.halo, tw + v.halo) + dv.shape[4:], dtype=dv.dtype)
+    q = workspace.empty(xp, (v.m, v.m, th + v.halo, tw + v.halo) + dv.shape[4:], dv.dtype)
     _overlap_add(v, list(q), [rows[a] for a in range(v.t)], axis=1, count=th)
     _unpolyphase(v, q, out, padding)
 
@@ -204,7 +205,7 @@ def _overlap_add(v: Variant, targets: Sequence[Any], sources: Sequence[Any], axi
 def output_transform(v: Variant, mm: Any, out: Any) -> None:
     """M -> ``out`` Y (m * th, m * tw, n, C), each m x m block AT @ M tile @ AT.T."""
     y = out.reshape((mm.shape[2], v.m, mm.shape[3], v.m) + mm.shape[4:])
-    rows = get_array_module(mm).empty((v.m,) + mm.shape[1:], dtype=mm.dtype)  # AT along H
+    rows = workspace.empty(get_array_module(mm), (v.m,) + mm.shape[1:], mm.dtype)  # AT along H
     _apply(v.at, list(mm), rows)
     sources = [rows[:, b].swapaxes(0, 1) for b in range(v.t)]  # (th, row in tile, tw, n, C)
     _apply(v.at, sources, [y[:, :, :, j] for j in range(v.m)])
@@ -215,11 +216,11 @@ def output_transform_adjoint(v: Variant, grad_y: Any, out: Any) -> None:
     (H, W, n, C) -> ``out`` dM."""
     xp, (th, tw), (h, w) = get_array_module(grad_y), out.shape[2:4], grad_y.shape[:2]
     if (h, w) != (v.m * th, v.m * tw):
-        padded = xp.zeros((v.m * th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)
+        padded = workspace.zeros(xp, (v.m * th, v.m * tw) + grad_y.shape[2:], grad_y.dtype)
         padded[:h, :w] = grad_y
         grad_y = padded
     a = _transposed(v.at)
-    rows = xp.empty((v.t, th, v.m * tw) + grad_y.shape[2:], dtype=grad_y.dtype)  # A along H
+    rows = workspace.empty(xp, (v.t, th, v.m * tw) + grad_y.shape[2:], grad_y.dtype)  # A along H
     _apply(a, [grad_y[i :: v.m] for i in range(v.m)], rows)
     _apply(a, [rows[:, :, j :: v.m] for j in range(v.m)], [out[:, b] for b in range(v.t)])
 
