@@ -7,8 +7,8 @@ Step times on a shared machine move by 10-15% between runs minutes apart, more t
 changes are worth, so timing each version in its own run says little. Here the package as it
 was at ``--ref`` is copied (``git archive``) into a temporary folder under another name
 (``scratchgrad_ref``, its absolute imports rewritten), both versions and PyTorch build the
-workload's model, and their steps alternate exactly as in ``engine_vs_torch.py`` (same
-pause, same medians). The table gives each median and the ratios current/ref and
+workload's model, and their steps alternate exactly as in ``engine_vs_torch.py`` (an untimed
+lead-in step before each timed one, same medians). The table gives each median and the ratios current/ref and
 each/torch. Only current/ref is the measurement: with two scratchgrad steps between its
 steps PyTorch runs slower than in ``engine_vs_torch.py``, whose ratio to PyTorch is the one
 to report. Writes ``benchmarks/results/compare_versions.json``.

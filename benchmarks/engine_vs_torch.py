@@ -6,8 +6,8 @@
 
 A step is forward + cross-entropy + backward + Adam, in float32. Both engines get the same
 weights, the same batch and the same threads (all cores); after one warm-up step each their
-steps alternate (A B A B ...) so that the drift of a shared machine hits both, with a short
-pause before each (see ``alternate``), and the table gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
+steps alternate (A A B B A A B B ..., the first of each pair untimed: see ``alternate``) so that
+the drift of a shared machine hits both, and the table gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
 Linear layers (forward, input gradient except for the first layer, weight gradient), so an
 engine that does fewer multiplies (Winograd) can exceed the NumPy matmul rate measured in the
 same run.
@@ -138,22 +138,24 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 # ------------------------------------------------------------------ measurements
-PAUSE_S = 0.3  # before each timed step: BLAS and OpenMP threads of the other engine stop spinning
-
-
 def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list[float]]:
-    """One warm-up step each, then ``count`` timed steps of each engine, alternating.
+    """One warm-up step each, then ``count`` rounds in which each engine in turn runs an
+    untimed lead-in step and a timed one, back to back, as in a training loop.
 
-    Worker threads of both engines spin for a while after their last parallel call
-    (OpenBLAS's for up to ~0.1 s), which would slow the other engine's next step: a short
-    pause before each timed step keeps the two from measuring each other.
+    The lead-in step absorbs what the other engine leaves behind: its worker threads spin for
+    a while after their last parallel call (OpenBLAS's for up to ~0.1 s, OpenMP's too), which
+    would slow this engine's first step. Pausing instead (0.3 s before each timed step, up to
+    session 3) measured a state no training loop is in: on this virtual machine a thread pool
+    that sleeps between kernels then ran its first ~30 ms on one core (scratchgrad's small-CNN
+    step 63 ms back to back, 83-85 ms after a 0.3 s pause, 64 ms after 0.05 s; PyTorch's
+    OpenMP threads, which spin between kernels, 56 and 58 ms).
     """
     for step in steps.values():
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(count):
         for name, step in steps.items():
-            time.sleep(PAUSE_S)
+            step()
             times[name].append(_timed(step))
     return times
 
@@ -180,6 +182,7 @@ def breakdown(step: Callable[[], Any], optimizer: Any) -> dict[str, float]:
                     stack[-1][0] += elapsed
         return wrapper
 
+    step()  # a lead-in step, untimed, as in ``alternate``
     patched = []
     for cls in _subclasses(Function):
         for phase in ("forward", "backward"):
@@ -188,7 +191,6 @@ def breakdown(step: Callable[[], Any], optimizer: Any) -> dict[str, float]:
                 setattr(cls, phase, staticmethod(timed(getattr(cls, phase), _family(cls), phase == "backward")))
     optimizer_step = optimizer.step
     optimizer.step = timed(optimizer_step, "optimizer", False)
-    time.sleep(PAUSE_S)
     try:
         total = _timed(step)
     finally:
