@@ -287,6 +287,21 @@ def test_a_leaf_gradient_never_aliases_memory_that_something_else_holds() -> Non
     np.testing.assert_array_equal(w.grad.data, [8.0, 12.0])
 
 
+def test_a_leaf_gradient_has_the_leaf_memory_layout() -> None:
+    # PyTorch's gradient layout contract: .grad has the strides of its (dense) leaf.
+    data = np.arange(24.0).reshape(2, 3, 4)
+    for leaf_data in (data, data.transpose(2, 0, 1)):  # C-contiguous, and a permuted (channels-last-like) view
+        leaf = scratchgrad.from_numpy(leaf_data).requires_grad_()
+        for upstream in (np.ones(leaf.shape), np.ones(leaf.shape[::-1]).T):  # a gradient in either order
+            leaf.grad = None
+            (leaf * 2).backward(scratchgrad.from_numpy(upstream))
+            assert leaf.grad.data.strides == leaf_data.strides
+            np.testing.assert_array_equal(leaf.grad.data, np.full(leaf.shape, 2.0))
+    w = scratchgrad.tensor(np.ones((3, 5)), requires_grad=True)
+    (scratchgrad.ones(2, 5, dtype=scratchgrad.float64) @ w.mT).sum().backward()  # its gradient arrives transposed
+    assert w.grad.data.flags.c_contiguous
+
+
 def test_retain_graph_allows_a_second_backward() -> None:
     tx, sx = pair([0.3, -0.7])
     for x in (tx, sx):

@@ -9,7 +9,7 @@ import weakref
 from collections import deque
 from typing import Any, Sequence
 
-from ..backend import memory_owner
+from ..backend import get_array_module, memory_owner
 from .function import Context
 from .grad_mode import set_grad_enabled
 
@@ -201,6 +201,17 @@ def _owned(node: Context, grads: list[Any], passed: dict[int, Any]) -> list[bool
 _BUILTIN = __name__.split(".")[0] + "."
 
 
+def _laid_out_like(leaf: Any, grad: Any, owned: bool) -> Any:
+    """``grad`` as the leaf's ``.grad``, in the leaf's memory layout (PyTorch's gradient layout
+    contract): itself if nothing else refers to its memory (the same array may reach several
+    leaves: a + b) and its strides are the leaf's, else a copy with the leaf's order of axes."""
+    if owned and grad.data.strides == leaf.data.strides:
+        return grad
+    out = get_array_module(grad.data).empty_like(leaf.data, dtype=grad.dtype)
+    out[...] = grad.data
+    return type(grad)(out)
+
+
 def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, captured: dict[int, Any],
                      create_graph: bool, owned: bool) -> None:
     if inputs is not None:
@@ -210,11 +221,10 @@ def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, capture
     if not leaf.requires_grad:
         return
     if leaf.grad is None:
-        # A copy unless the gradient's memory is the leaf's alone: the same array may reach several leaves (a + b).
         if create_graph:
             leaf.grad = grad
         else:
-            leaf.grad = grad.detach() if owned and grad.data.flags.c_contiguous else grad.detach().clone()
+            leaf.grad = _laid_out_like(leaf, grad.detach(), owned)
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + grad
     else:
