@@ -72,7 +72,14 @@ class ChannelMatrix:
 
     def sum(self, block: Any) -> Any:
         """(C,): the sum over the positions of a block."""
-        sums = block.sum(axis=self.positions)
+        return self._unfold(block.sum(axis=self.positions))
+
+    def dot(self, a: Any, b: Any) -> Any:
+        """(C,): the sum over the positions of ``a * b`` (blocks), without the product as a temporary."""
+        xp = get_array_module(a)
+        return self._unfold(xp.einsum("pc,pc->c" if self.positions == 0 else "cp,cp->c", a, b))
+
+    def _unfold(self, sums: Any) -> Any:
         return sums.reshape(self.fold, -1).sum(axis=0) if self.fold > 1 else sums
 
     def positions_in(self, block: Any) -> int:
@@ -98,7 +105,7 @@ def _statistics(m: ChannelMatrix, xp: Any, dtype: Any) -> tuple[Any, Any]:
         sizes[k] = m.positions_in(block)
         means[k] = m.sum(block) / sizes[k]
         centered = block - m.per_channel(means[k])
-        squares[k] = m.sum(xp.square(centered))
+        squares[k] = m.dot(centered, centered)
 
     m.for_each_block(xp, work)
     total = sizes.sum()
@@ -170,7 +177,7 @@ def _backward_arrays(x: Any, weight: Any, grad: Any, mean: Any, invstd: Any, bat
     def sums(k: int) -> None:
         g_block = m.block(g, k)
         grad_sums[k] = m.sum(g_block)
-        dots[k] = m.sum((m.block(m.matrix, k) - mean_row) * g_block)
+        dots[k] = m.dot(m.block(m.matrix, k) - mean_row, g_block)
 
     m.for_each_block(xp, sums)
     grad_bias, dot = grad_sums.sum(axis=0), dots.sum(axis=0)
