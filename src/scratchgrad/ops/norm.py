@@ -27,8 +27,8 @@ from . import workspace
 from .threads import for_blocks
 
 FOLD_WIDTH = 512  # values per row at least, for few channels (see ChannelMatrix)
-BLOCK_BYTES = 1 << 20  # a block stays in cache and outweighs its Python (which holds the GIL) ...
-BLOCK_POSITIONS = (256, 4096)  # ... within these bounds: enough work per block, short running sums
+BLOCK_BYTES = 2 << 20  # a block stays in cache (L2 + L3) and outweighs its Python (which holds the GIL) ...
+BLOCK_POSITIONS = (256, 16384)  # ... within these bounds: enough work per block, running sums of <= ~1000 rows
 
 
 class ChannelMatrix:
