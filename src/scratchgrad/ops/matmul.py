@@ -14,14 +14,23 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
+        ctx.column_major = (_column_major(a.data), _column_major(b.data))
         return threads.matmul(get_array_module(a.data), a.data, b.data)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         a, b = ctx.saved_tensors
-        grad_a = grad @ b.mT if b is not None else None
-        grad_b = a.mT @ grad if a is not None else None
+        # Each gradient is computed in the memory order of its operand (a transposed view, as
+        # Linear's weight.mT, gets the transposed product's transpose): a leaf keeps it uncopied.
+        a_by_columns, b_by_columns = ctx.column_major
+        grad_a = None if b is None else (b @ grad.mT).mT if a_by_columns else grad @ b.mT
+        grad_b = None if a is None else (grad.mT @ a).mT if b_by_columns else a.mT @ grad
         return grad_a, grad_b  # the engine sums broadcast batch dims away
+
+
+def _column_major(x: Any) -> bool:
+    """Whether the matrices of ``x`` are stored column by column (e.g. ``w.mT`` of a C-ordered ``w``)."""
+    return x.ndim >= 2 and x.shape[-1] > 1 and x.shape[-2] > 1 and abs(x.strides[-2]) < abs(x.strides[-1])
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
