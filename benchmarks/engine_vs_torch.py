@@ -12,6 +12,10 @@ Linear layers (forward, input gradient except for the first layer, weight gradie
 engine that does fewer multiplies (Winograd) can exceed the NumPy matmul rate measured in the
 same run.
 
+The table also gives each engine's page faults per timed step (the process's minor faults): the
+C library hands freed memory back to the system and the next step faults it in again, ~3 us a
+4 KB page on this virtual machine, so the counts explain much of the two engines' run-to-run drift.
+
 Peak memory is the peak resident set size (``VmHWM`` in /proc/self/status) of a fresh subprocess
 per engine and workload, which imports only that engine, builds the model and runs the steps;
 "step" memory subtracts the resident size measured just before the first step (interpreter,
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -138,7 +143,8 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 # ------------------------------------------------------------------ measurements
-def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list[float]]:
+def alternate(steps: dict[str, Callable[[], Any]], count: int,
+              faults: dict[str, list[int]] | None = None) -> dict[str, list[float]]:
     """One warm-up step each, then ``count`` rounds in which each engine in turn runs an
     untimed lead-in step and a timed one, back to back, as in a training loop.
 
@@ -149,6 +155,8 @@ def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list
     that sleeps between kernels then ran its first ~30 ms on one core (scratchgrad's small-CNN
     step 63 ms back to back, 83-85 ms after a 0.3 s pause, 64 ms after 0.05 s; PyTorch's
     OpenMP threads, which spin between kernels, 56 and 58 ms).
+
+    ``faults``, if given, receives each timed step's page faults (minor faults of the process).
     """
     for step in steps.values():
         step()
@@ -156,8 +164,15 @@ def alternate(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, list
     for _ in range(count):
         for name, step in steps.items():
             step()
+            before = _page_faults()
             times[name].append(_timed(step))
+            if faults is not None:
+                faults.setdefault(name, []).append(_page_faults() - before)
     return times
+
+
+def _page_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def breakdown(step: Callable[[], Any], optimizer: Any) -> dict[str, float]:
@@ -294,12 +309,14 @@ def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[s
     }
     for workload in workloads:
         torch_step, scratch_step, optimizer = paired_models(workload)
-        times = alternate({"torch": torch_step, "scratchgrad": scratch_step}, steps)
+        faults: dict[str, list[int]] = {}
+        times = alternate({"torch": torch_step, "scratchgrad": scratch_step}, steps, faults)
         batch, flops = WORKLOADS[workload][2][0], training_flops(workload)
         entry: dict[str, Any] = {"batch": batch, "gflop_per_step": flops / 1e9, "step_times": times}
         for engine, values in times.items():
             median = statistics.median(values)
-            entry[engine] = {"step_s": median, "images_per_s": batch / median, "gflops": flops / median / 1e9}
+            entry[engine] = {"step_s": median, "images_per_s": batch / median, "gflops": flops / median / 1e9,
+                             "page_faults_per_step": statistics.median(faults[engine])}
         entry["step_ratio"] = entry["scratchgrad"]["step_s"] / entry["torch"]["step_s"]
         entry["matmul_fraction"] = entry["scratchgrad"]["gflops"] / rate
         if profile:  # per family, the median of a few profiled steps (one step can catch a stall)
@@ -327,6 +344,8 @@ COLUMNS = [  # header, width, value of a workload's entry
     ("torch GF/s", 10, lambda name, e: f"{e['torch']['gflops']:.0f}"),
     ("ours GF/s", 9, lambda name, e: f"{e['scratchgrad']['gflops']:.0f}"),
     ("of matmul", 9, lambda name, e: f"{e['matmul_fraction']:.0%}"),
+    ("torch faults", 12, lambda name, e: f"{e['torch']['page_faults_per_step']:.0f}"),
+    ("ours faults", 11, lambda name, e: f"{e['scratchgrad']['page_faults_per_step']:.0f}"),
     ("torch MB", 8, lambda name, e: _memory(e, "torch")),
     ("ours MB", 8, lambda name, e: _memory(e, "scratchgrad")),
     ("mem ratio", 9, lambda name, e: f"{e['memory_ratio']:.2f}" if "memory_ratio" in e else "-"),
