@@ -143,12 +143,15 @@ def _phase_slices(m: int, size: int, pad: int, phase: int, count: int) -> tuple[
 def _polyphase(v: Variant, x: Any, padding: tuple[int, int], th: int, tw: int) -> Any:
     """(H, W, N, C) -> (m, m, th + halo, tw + halo, N, C): component [p, q] holds padded rows p::m, columns q::m."""
     (h, w), m = x.shape[:2], v.m
-    q = workspace.zeros(get_array_module(x), (m, m, th + v.halo, tw + v.halo) + x.shape[2:], x.dtype)
+    q = workspace.empty(get_array_module(x), (m, m, th + v.halo, tw + v.halo) + x.shape[2:], x.dtype)
     for p in range(m):
         rows_to, rows_from = _phase_slices(m, h, padding[0], p, th + v.halo)
         for r in range(m):
             cols_to, cols_from = _phase_slices(m, w, padding[1], r, tw + v.halo)
-            q[p, r, rows_to, cols_to] = x[rows_from, cols_from]
+            component = q[p, r]
+            component[: rows_to.start], component[rows_to.stop :] = 0, 0  # the padding: rows, then columns
+            component[rows_to, : cols_to.start], component[rows_to, cols_to.stop :] = 0, 0
+            component[rows_to, cols_to] = x[rows_from, cols_from]
     return q
 
 
