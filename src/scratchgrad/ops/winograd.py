@@ -222,10 +222,13 @@ def output_transform_adjoint(v: Variant, grad_y: Any, out: Any) -> None:
         padded = workspace.zeros(xp, (v.m * th, v.m * tw) + grad_y.shape[2:], grad_y.dtype)
         padded[:h, :w] = grad_y
         grad_y = padded
-    a = _transposed(v.at)
-    rows = workspace.empty(xp, (v.t, th, v.m * tw) + grad_y.shape[2:], grad_y.dtype)  # A along H
-    _apply(a, [grad_y[i :: v.m] for i in range(v.m)], rows)
-    _apply(a, [rows[:, :, j :: v.m] for j in range(v.m)], [out[:, b] for b in range(v.t)])
+    a, shape = _transposed(v.at), (th, tw, v.m) + grad_y.shape[2:]
+    # A along H, into rows whose columns are split by phase (m, th, tw, n, C): the strided reads
+    # happen here, on the smaller side, and A along W then reads contiguous blocks.
+    phases = [grad_y[i :: v.m].reshape(shape).transpose(2, 0, 1, 3, 4) for i in range(v.m)]
+    rows = workspace.empty(xp, (v.t, v.m, th, tw) + grad_y.shape[2:], grad_y.dtype)
+    _apply(a, phases, rows)
+    _apply(a, [rows[:, j] for j in range(v.m)], [out[:, b] for b in range(v.t)])
 
 
 # The filter transforms are one small GEMM each, (G kron G) (t * t, 9) against the 9 taps of
