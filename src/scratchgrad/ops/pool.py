@@ -16,7 +16,7 @@ from typing import Any
 from ..autograd.function import Context, Function
 from ..backend import get_array_module
 from ..tensor import Tensor
-from . import workspace
+from . import threads, workspace
 from .conv import ConvGeometry
 from .threads import block_index, for_blocks, outermost
 
@@ -122,7 +122,7 @@ class BlockSelection:
         out = new(xp, shape, values.dtype, like=self.x)
         if _stride_order(values) != _stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
             aligned = workspace.empty(xp, self.out.shape, values.dtype, like=self.out)
-            aligned[...] = values
+            threads.copy(aligned, values)
             values = aligned
 
         def kernel(block: slice) -> None:

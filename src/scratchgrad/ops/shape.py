@@ -9,6 +9,7 @@ from ..autograd.function import Context, Function
 from ..backend import to_device as array_to_device
 from ..dtypes import promote_types
 from ..tensor import Tensor
+from . import threads, workspace
 
 
 class Reshape(Function):
@@ -18,7 +19,7 @@ class Reshape(Function):
     def forward(ctx: Context, x: Tensor, shape: tuple[int, ...]) -> Any:
         ctx.input_shape = x.shape
         try:
-            return x.data.reshape(shape)
+            return _reshaped(x.data, shape)
         except ValueError:
             raise RuntimeError(f"reshape: shape {tuple(shape)} is invalid for input of shape {x.shape} ({x.numel()} elements)") from None
 
@@ -29,6 +30,21 @@ class Reshape(Function):
     @staticmethod
     def write_back(base: Tensor, value: Tensor, shape: tuple[int, ...]) -> Tensor:
         return value.reshape(base.shape)
+
+
+def _reshaped(data: Any, shape: tuple[int, ...]) -> Any:
+    """``data.reshape(shape)``: a view when the memory allows, else a C-ordered copy made on all
+    cores (as when a conv output, channels-last in memory, is flattened for a Linear layer)."""
+    if not isinstance(data, np.ndarray) or data.nbytes < threads.MIN_PARALLEL_BYTES or data.flags.c_contiguous:
+        return data.reshape(shape)
+    try:
+        return data.reshape(shape, copy=False)
+    except TypeError:  # NumPy < 2.1 has no copy argument
+        return data.reshape(shape)
+    except ValueError:  # a copy is needed (or the shape is invalid, which the last reshape reports)
+        out = workspace.empty(np, data.shape, data.dtype)
+        threads.copy(out, data)
+        return out.reshape(shape)
 
 
 class Permute(Function):
