@@ -189,7 +189,7 @@ def test_float32_stays_float32_on_every_kernel(monkeypatch):
 
 
 def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
-    """Conv (both kernels), BatchNorm and max-pool, forward and backward, bit for bit."""
+    """Conv (both kernels), BatchNorm, max-pool and a flatten, forward and backward, bit for bit."""
     rng = np.random.default_rng(1)
     values = [rng.standard_normal(shape).astype(np.float32) for shape in ((5, 16, 9, 8), (16, 16, 3, 3), (8, 16, 3, 3))]
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
@@ -199,7 +199,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
         monkeypatch.setattr(threads, "num_threads", lambda: count)
         x, w1, w2 = (scratchgrad.tensor(v, requires_grad=True) for v in values)
         h = SF.batch_norm(SF.conv2d(x, w1, padding=1), None, None, training=True)
-        y = SF.max_pool2d(SF.conv2d(h, w2, stride=2, padding=1), 2)
+        y = SF.max_pool2d(SF.conv2d(h, w2, stride=2, padding=1), 2).reshape(5, -1)  # a copy: y is channels-last
         (y * y).sum().backward()
         runs.append([y.data, x.grad.data, w1.grad.data, w2.grad.data])
     for single, several in zip(*runs):
