@@ -2,15 +2,16 @@
 
 NumPy releases the GIL inside its loops, so a kernel made of whole-array operations scales
 over threads when each thread works on its own block of an axis, preferably the outermost one
-in memory (long contiguous runs inside each block). Four ways to split the work:
+in memory (long contiguous runs inside each block). Five ways to split the work:
 
 - ``for_blocks``: one block per core (or a given number of blocks), for a memory-bound pass;
 - ``run_chunks``: many chunks, each a whole pipeline (transforms and GEMMs) run by one core on
   data that stays in its cache;
 - ``matmul``: a matrix product in blocks of the stack, of rows or of columns;
-- ``elementwise``: an elementwise kernel over same-shaped arrays, a block of the outermost axis per core.
+- ``elementwise``: an elementwise kernel over same-shaped arrays, a block of the outermost axis per core;
+- ``copy``: a copy between memory layouts, a block of the destination's outermost axis per core.
 
-All four hand their tasks to ``_share``: the calling thread and a pool of one thread less than
+All five hand their tasks to ``_share``: the calling thread and a pool of one thread less than
 the cores this process may run on (created on first use) take the tasks one by one from a
 common counter, so a core that finishes early takes the next task, and the caller works
 instead of waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
@@ -206,16 +207,16 @@ def copy(out: Any, x: Any) -> None:
     """``out[...] = x`` (same shape), on all cores when large: by blocks of ``out``'s outermost
     axis. A copy that changes the order of axes in memory reads with long strides, which one core
     does at a fraction of the memory's speed."""
-    axis = outermost(out, range(out.ndim)) if out.ndim else 0
+    if not isinstance(out, np.ndarray) or out.ndim == 0:
+        out[...] = x
+        return
+    axis = outermost(out, range(out.ndim))
 
     def block_copy(block: slice) -> None:
         index = block_index(axis, block)
         out[index] = x[index]
 
-    if out.ndim == 0:
-        out[...] = x
-    else:
-        for_blocks(np if isinstance(out, np.ndarray) else None, out.shape[axis], block_copy, out.nbytes)
+    for_blocks(np, out.shape[axis], block_copy, out.nbytes)
 
 
 def _fold(results: Iterable[T], combine: Callable[[T, T], T] | None) -> T | None:
