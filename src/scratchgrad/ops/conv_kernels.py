@@ -76,7 +76,7 @@ def _matmul(a: Any, b: Any) -> Any:
     return threads.matmul(xp, a, b, out=out)
 
 
-CHUNK_BYTES = 8 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
+CHUNK_BYTES = 16 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
 MIN_CHUNKS = 4  # split small batches further, to keep every core busy
 
 
