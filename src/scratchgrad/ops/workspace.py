@@ -50,6 +50,7 @@ def empty(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
 
 
 def zeros(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
+    """``empty`` filled with zeros (one pass over pages already mapped, not a fresh ``calloc``)."""
     out = empty(xp, shape, dtype, like)
     out.fill(0)
     return out
