@@ -7,10 +7,10 @@
 A step is forward + cross-entropy + backward + Adam, in float32. Both engines get the same
 weights, the same batch and the same threads (all cores); after one warm-up step each their
 steps alternate (A A B B A A B B ..., the first of each pair untimed: see ``alternate``) so that
-the drift of a shared machine hits both, and the table gives the medians. Effective GFLOP/s counts the multiply-adds of direct convolution and of the
-Linear layers (forward, input gradient except for the first layer, weight gradient), so an
-engine that does fewer multiplies (Winograd) can exceed the NumPy matmul rate measured in the
-same run.
+the drift of a shared machine hits both, and the table gives the medians. Effective GFLOP/s
+counts the multiply-adds of direct convolution and of the Linear layers (forward, input
+gradient except for the first layer, weight gradient), so an engine that does fewer
+multiplies (Winograd) can exceed the NumPy matmul rate measured in the same run.
 
 The table also gives each engine's page faults per timed step (the process's minor faults): the
 C library hands freed memory back to the system and the next step faults it in again, ~3 us a
