@@ -185,9 +185,13 @@ class Im2colKernel:
         return self.backward(x, None, grad_y)[1]
 
     def backward(self, x: Any | None, w: Any | None, grad_y: Any) -> tuple[Any, Any]:
-        """Both gradients, chunk by chunk; the weight gradient's partial sums are added in chunk order."""
+        """Both gradients, chunk by chunk of images; the weight gradient's partial sums are added
+        in chunk order. The weight gradient alone (a network's first layer) goes by chunks of
+        output rows instead, as the forward: a chunk of ``grad_y`` is then contiguous, not copied."""
         xp, g = get_array_module(grad_y), self.geometry
-        n, c_in = grad_y.shape[2], (w.shape[1] * g.groups if w is not None else x.shape[3])
+        if w is None:
+            return None, self._weight_grad_by_rows(x, grad_y)
+        n, c_in = grad_y.shape[2], w.shape[1] * g.groups
         grad_x = None if w is None else workspace.empty(xp, g.input_hw + (n, c_in), grad_y.dtype)
         weights_t = None if w is None else self._weight_matrix(w).transpose(0, 2, 1)
 
@@ -203,11 +207,24 @@ class Im2colKernel:
             return threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
 
         gw = threads.run_chunks(xp, self._chunks(n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
-        if gw is None:
-            return grad_x, None
-        (kh, kw), groups = g.kernel_hw, g.groups
+        return grad_x, (None if gw is None else self._weight_from_matrix(gw))
+
+    def _weight_grad_by_rows(self, x: Any, grad_y: Any) -> Any:
+        g, xp, (n, c_in) = self.geometry, get_array_module(x), x.shape[2:]
+        (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
+        padded = _pad_hw(x, g.padding)
+
+        def chunk(rows: slice) -> Any:
+            return threads.matmul(xp, self._gather(padded, rows).transpose(0, 2, 1), self._grouped(grad_y[rows]))
+
+        gw = threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * x.itemsize), chunk, _add_into)
+        return self._weight_from_matrix(gw)
+
+    def _weight_from_matrix(self, gw: Any) -> Any:
+        """The inverse of ``_weight_matrix``: (G, kh * kw * C_in/G, C_out/G) -> (C_out, C_in/G, kh, kw)."""
+        (kh, kw), groups = self.geometry.kernel_hw, self.geometry.groups
         gw = gw.reshape(groups, kh, kw, -1, gw.shape[2]).transpose(0, 4, 3, 1, 2)
-        return grad_x, xp.ascontiguousarray(gw).reshape((grad_y.shape[3], -1, kh, kw))
+        return get_array_module(gw).ascontiguousarray(gw).reshape((groups * gw.shape[1], -1, kh, kw))
 
 
 class WinogradKernel:
