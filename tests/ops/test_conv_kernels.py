@@ -13,7 +13,7 @@ from parity import assert_close, check_op, torch
 import scratchgrad
 import scratchgrad.nn.functional as SF
 import scratchgrad.ops.norm
-from scratchgrad.ops import conv, threads, winograd
+from scratchgrad.ops import conv, conv_kernels, threads, winograd
 from scratchgrad.ops.conv import ConvGeometry, Im2colKernel, WinogradKernel, kernel_for
 
 TF = torch.nn.functional
@@ -106,6 +106,25 @@ IM2COL_CASES = {
 def test_im2col_matches_torch_and_finite_differences(name):
     options, inputs = IM2COL_CASES[name]
     check_op(lambda lib, x, w: F(lib).conv2d(x, w, **options), inputs)
+
+
+@pytest.mark.parametrize("name", list(IM2COL_CASES))
+def test_im2col_weight_gradient_alone_matches_the_one_with_the_input_gradient(name, monkeypatch):
+    """The weight gradient alone (a first layer) runs by chunks of output rows, the pair by
+    chunks of images: the same sums in another order."""
+    options, (x_shape, w_shape) = IM2COL_CASES[name]
+    pair = lambda value: value if isinstance(value, tuple) else (value, value)  # noqa: E731
+    geometry = ConvGeometry(x_shape[2:], w_shape[2:], pair(options.get("stride", 1)), pair(options.get("padding", 0)),
+                            pair(options.get("dilation", 1)), options.get("groups", 1))
+    monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", 64)  # several chunks even for these small layers
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((*x_shape[2:], *x_shape[:2]))  # (H, W, N, C), as the kernels take it
+    w = rng.standard_normal(w_shape)
+    grad_y = rng.standard_normal((*geometry.output_hw, x_shape[0], w_shape[0]))
+    kernel = Im2colKernel(geometry)
+    with_input = kernel.backward(x, w, grad_y)[1]
+    np.testing.assert_allclose(kernel.weight_grad(x, grad_y), with_input, rtol=1e-12, atol=1e-12 * np.abs(with_input).max())
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
