@@ -53,9 +53,8 @@ def test_free_blocks_held_are_capped(monkeypatch):
     monkeypatch.setattr(workspace, "KEEP_BYTES", 5 << 20)
     arrays = [workspace.empty(np, LARGE, np.float32) for _ in range(4)]  # 8 MB
     del arrays
-    workspace.empty(np, (1,), np.float32)  # small: does not touch the pool
-    workspace.empty(np, (64, 1024), np.float32)  # too small for the 2 MB blocks, but folds the returned ones in
-    assert sum(b.nbytes for b in workspace._free) <= 5 << 20
+    workspace.empty(np, (1024, 1024), np.float32)  # 4 MB: fits no 2 MB block, but folds the returned ones in
+    assert sum(b.nbytes for b in workspace._free) == 4 << 20  # two of the four: a third would exceed the cap
 
 
 def test_arrays_made_and_dropped_on_many_threads_never_share_memory():
