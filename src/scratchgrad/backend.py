@@ -66,6 +66,11 @@ def memory_owner(array: Any) -> Any:
     return array
 
 
+def stride_order(array: Any) -> tuple[int, ...]:
+    """``array``'s axes from the outermost in memory (largest stride) to the innermost."""
+    return tuple(sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis])))
+
+
 def device_of(array: Any) -> device:
     return device("cuda" if get_array_module(array) is not np else "cpu")
 

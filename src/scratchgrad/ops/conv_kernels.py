@@ -160,14 +160,18 @@ class Im2colKernel:
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
         return _chunks_of(images, oh * ow * kh * kw * channels * itemsize)
 
+    def _row_chunks(self, x: Any) -> list[slice]:
+        """Chunks of output rows for the rows gathered from ``x`` (H, W, N, C_in)."""
+        (kh, kw), (oh, ow), (n, c_in) = self.geometry.kernel_hw, self.geometry.output_hw, x.shape[2:]
+        return _chunks_of(oh, ow * n * kh * kw * c_in * x.itemsize)
+
     def forward(self, x: Any, w: Any) -> Any:
         """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out).
 
         Chunks of output rows: a chunk of the (H_out, W_out, N, C_out) output is contiguous, and
         its GEMM writes it in place."""
-        g, xp, (n, c_in), c_out = self.geometry, get_array_module(x), x.shape[2:], w.shape[0]
-        (oh, ow), (kh, kw) = g.output_hw, g.kernel_hw
-        out = workspace.empty(xp, (oh, ow, n, c_out), xp.result_type(x, w))
+        g, xp, n, c_out = self.geometry, get_array_module(x), x.shape[2], w.shape[0]
+        out = workspace.empty(xp, g.output_hw + (n, c_out), xp.result_type(x, w))
         weights = self._weight_matrix(w)
         padded = _pad_hw(x, g.padding)
 
@@ -175,7 +179,7 @@ class Im2colKernel:
             cols = self._gather(padded, rows)
             threads.matmul(xp, cols, weights, out=self._grouped(out[rows]))  # (G, rows, C_out/G) views of the output
 
-        threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * out.itemsize), chunk)
+        threads.run_chunks(xp, self._row_chunks(x), chunk)
         return out
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
@@ -192,15 +196,14 @@ class Im2colKernel:
         if w is None:
             return None, self._weight_grad_by_rows(x, grad_y)
         n, c_in = grad_y.shape[2], w.shape[1] * g.groups
-        grad_x = None if w is None else workspace.empty(xp, g.input_hw + (n, c_in), grad_y.dtype)
-        weights_t = None if w is None else self._weight_matrix(w).transpose(0, 2, 1)
+        grad_x = workspace.empty(xp, g.input_hw + (n, c_in), grad_y.dtype)
+        weights_t = self._weight_matrix(w).transpose(0, 2, 1)
 
         def chunk(images: slice) -> Any:
             gy = self._grouped(xp.ascontiguousarray(grad_y[:, :, images]))  # (G, rows, C_out/G)
-            if weights_t is not None:
-                cols = _matmul(gy, weights_t)
-                self.columns_adjoint(cols, grad_x[:, :, images])
-                del cols  # its memory goes back to the workspace for the next columns
+            cols = _matmul(gy, weights_t)
+            self.columns_adjoint(cols, grad_x[:, :, images])
+            del cols  # its memory goes back to the workspace for the next columns
             if x is None:
                 return None
             cols = self.columns(x[:, :, images])
@@ -210,14 +213,12 @@ class Im2colKernel:
         return grad_x, (None if gw is None else self._weight_from_matrix(gw))
 
     def _weight_grad_by_rows(self, x: Any, grad_y: Any) -> Any:
-        g, xp, (n, c_in) = self.geometry, get_array_module(x), x.shape[2:]
-        (kh, kw), (oh, ow) = g.kernel_hw, g.output_hw
-        padded = _pad_hw(x, g.padding)
+        xp, padded = get_array_module(x), _pad_hw(x, self.geometry.padding)
 
         def chunk(rows: slice) -> Any:
             return threads.matmul(xp, self._gather(padded, rows).transpose(0, 2, 1), self._grouped(grad_y[rows]))
 
-        gw = threads.run_chunks(xp, _chunks_of(oh, ow * n * kh * kw * c_in * x.itemsize), chunk, _add_into)
+        gw = threads.run_chunks(xp, self._row_chunks(x), chunk, _add_into)
         return self._weight_from_matrix(gw)
 
     def _weight_from_matrix(self, gw: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
-from ..backend import get_array_module
+from ..backend import get_array_module, stride_order
 from ..tensor import Tensor
 from . import threads, workspace
 from .conv import ConvGeometry
@@ -64,10 +64,6 @@ def _gather(x: Any, weight_of_tap: Any, geometry: ConvGeometry) -> Any:
         term = padded[:, :, rows, columns] * weight_of_tap(tap)
         total = term if total is None else get_array_module(x).add(total, term, out=total)
     return total
-
-
-def _stride_order(a: Any) -> tuple[int, ...]:
-    return tuple(sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis])))
 
 
 def _tiles_input(geometry: ConvGeometry) -> bool:
@@ -120,7 +116,7 @@ class BlockSelection:
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
         new = workspace.empty if (oh * kh, ow * kw) == (h, w) else workspace.zeros  # every entry written, or not
         out = new(xp, shape, values.dtype, like=self.x)
-        if _stride_order(values) != _stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
+        if stride_order(values) != stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
             aligned = workspace.empty(xp, self.out.shape, values.dtype, like=self.out)
             threads.copy(aligned, values)
             values = aligned

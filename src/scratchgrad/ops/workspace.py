@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..backend import stride_order
+
 KEEP_BYTES = 1 << 30  # free blocks held at most, in total
 MIN_BYTES = 1 << 20  # smaller arrays come from the C library's heap
 
@@ -45,7 +47,7 @@ def empty(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
     _in_use[id(reference)] = (reference, block)
     if like is None or like.ndim != len(shape):
         return flat.reshape(shape)
-    order = sorted(range(len(shape)), key=lambda axis: -abs(like.strides[axis]))  # outermost first, as in memory
+    order = stride_order(like)
     return flat.reshape([shape[axis] for axis in order]).transpose(np.argsort(order))
 
 
