@@ -102,16 +102,36 @@ IM2COL_CASES = {
 }
 
 
+# The rows im2col gathers are row-major for many channels, tap-major for few (a first layer).
+LAYOUTS = {"row_major": 0, "tap_major": 10**9}  # values of TAP_MAJOR_BYTES that force each
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("name", list(IM2COL_CASES))
-def test_im2col_matches_torch_and_finite_differences(name):
+def test_im2col_matches_torch_and_finite_differences(name, layout, monkeypatch):
+    monkeypatch.setattr(conv_kernels, "TAP_MAJOR_BYTES", LAYOUTS[layout])
     options, inputs = IM2COL_CASES[name]
     check_op(lambda lib, x, w: F(lib).conv2d(x, w, **options), inputs)
 
 
+@pytest.mark.parametrize("channels, dtype, tap_major", [(3, np.float32, True), (15, np.float32, True), (16, np.float32, False),
+                                                        (7, np.float64, True), (8, np.float64, False)])
+def test_im2col_gathers_rows_tap_major_when_channel_runs_are_shorter_than_a_cache_line(channels, dtype, tap_major):
+    geometry = ConvGeometry((5, 6), (3, 3), (2, 1), (1, 1), (1, 1), 1)
+    x = np.random.default_rng(6).standard_normal((5, 6, 2, channels)).astype(dtype)  # (H, W, N, C)
+    columns = Im2colKernel(geometry).columns(x)
+    assert columns.shape == (1, 3 * 6 * 2, 9 * channels)
+    assert (columns.strides[1] == dtype().itemsize) is tap_major  # tap-major: consecutive rows adjacent in memory
+    expected = np.stack([np.pad(x, ((1, 1), (1, 1), (0, 0), (0, 0)))[i : i + 5 : 2, j : j + 6] for i in range(3) for j in range(3)], axis=3)
+    np.testing.assert_array_equal(columns[0], expected.reshape(3 * 6 * 2, 9 * channels))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("name", list(IM2COL_CASES))
-def test_im2col_weight_gradient_alone_matches_the_one_with_the_input_gradient(name, monkeypatch):
+def test_im2col_weight_gradient_alone_matches_the_one_with_the_input_gradient(name, layout, monkeypatch):
     """The weight gradient alone (a first layer) runs by chunks of output rows, the pair by
     chunks of images: the same sums in another order."""
+    monkeypatch.setattr(conv_kernels, "TAP_MAJOR_BYTES", LAYOUTS[layout])
     options, (x_shape, w_shape) = IM2COL_CASES[name]
     pair = lambda value: value if isinstance(value, tuple) else (value, value)  # noqa: E731
     geometry = ConvGeometry(x_shape[2:], w_shape[2:], pair(options.get("stride", 1)), pair(options.get("padding", 0)),

@@ -78,6 +78,7 @@ def _matmul(a: Any, b: Any) -> Any:
 
 CHUNK_BYTES = 16 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
 MIN_CHUNKS = 4  # split small batches further, to keep every core busy
+TAP_MAJOR_BYTES = 64  # im2col rows with shorter channel runs than this (a cache line) are gathered tap-major
 
 
 def _chunks_of(count: int, bytes_each: int) -> list[slice]:
@@ -105,14 +106,21 @@ class Im2colKernel:
         return self._gather(_pad_hw(x, self.geometry.padding), slice(0, self.geometry.output_hw[0]))
 
     def _gather(self, padded: Any, out_rows: slice) -> Any:
-        """The rows of ``columns`` for output rows ``out_rows``, from the zero-padded input (H + 2ph, W + 2pw, N, C)."""
+        """The rows of ``columns`` for output rows ``out_rows``, from the zero-padded input (H + 2ph, W + 2pw, N, C).
+
+        With few channels per group (a first layer) the rows are gathered tap-major,
+        (G, kh * kw * C/G, rows) in memory, and handed out as its transposed view: each tap
+        then writes runs of N values, not of C/G values (shorter than a cache line), and BLAS
+        takes either layout."""
         g = self.geometry
         if self.pointwise:  # the input itself, viewed by groups
             return self._grouped(padded[out_rows])
         xp, (n, c), groups = get_array_module(padded), padded.shape[2:], g.groups
-        (kh, kw), ow, count = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start
-        cols = workspace.empty(xp, (groups, count, ow, n, kh, kw, c // groups), padded.dtype)
-        grouped = padded.reshape(padded.shape[:3] + (groups, c // groups))
+        (kh, kw), ow, count, c_g = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start, c // groups
+        tap_major = c_g * padded.itemsize < TAP_MAJOR_BYTES
+        shape = (groups, kh, kw, c_g, count, ow, n) if tap_major else (groups, count, ow, n, kh, kw, c_g)
+        cols = workspace.empty(xp, shape, padded.dtype)
+        grouped = padded.reshape(padded.shape[:3] + (groups, c_g))
 
         def gather(block: slice) -> None:  # a block of the requested output rows
             first = out_rows.start + block.start
@@ -120,10 +128,16 @@ class Im2colKernel:
                 for j in range(kw):
                     rows, columns = g.window(i, j)
                     rows = slice(rows.start + first * rows.step, rows.start + (first + block.stop - block.start) * rows.step, rows.step)
-                    cols[:, block, :, :, i, j] = grouped[rows, columns].transpose(3, 0, 1, 2, 4)
+                    window = grouped[rows, columns]  # (rows of the block, W_out, N, G, C/G)
+                    if tap_major:
+                        cols[:, i, j, :, block] = window.transpose(3, 4, 0, 1, 2)
+                    else:
+                        cols[:, block, :, :, i, j] = window.transpose(3, 0, 1, 2, 4)
 
         for_blocks(xp, count, gather, cols.nbytes)
-        return cols.reshape(groups, count * ow * n, kh * kw * (c // groups))
+        if tap_major:
+            return cols.reshape(groups, kh * kw * c_g, count * ow * n).transpose(0, 2, 1)
+        return cols.reshape(groups, count * ow * n, kh * kw * c_g)
 
     def columns_adjoint(self, cols: Any, out: Any) -> None:
         """The adjoint of ``columns``: sums every row back onto the input pixels it came from, into ``out`` (H, W, N, C)."""
