@@ -64,6 +64,9 @@ def result_dtype(a: Any, b: Any) -> np.dtype:
     only matters when its kind (bool < integer < floating) is higher; then the result is
     that kind's default dtype (int64, float32) unless a tensor of that kind decides it.
     """
+    fast = _common_case(a, b)
+    if fast is not None:
+        return fast
     operands = []  # (priority, kind rank, dtype or None)
     for operand in (a, b):
         if hasattr(operand, "ndim") and not isinstance(operand, np.generic):
@@ -75,6 +78,18 @@ def result_dtype(a: Any, b: Any) -> np.dtype:
     top_priority = max(priority for priority, _, _ in candidates)
     dtypes = [dt for priority, _, dt in candidates if priority == top_priority and dt is not None]
     return np.result_type(*dtypes) if dtypes else _DEFAULT_OF_KIND[top_kind]
+
+
+def _common_case(a: Any, b: Any) -> np.dtype | None:
+    """The result of the two cases that make up nearly every call, without the general rule:
+    operands of one dtype, and a floating tensor with a Python or NumPy real scalar."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is None or isinstance(a, np.generic):
+        return None
+    if getattr(b, "dtype", None) == dtype:
+        return dtype
+    real_scalar = isinstance(b, (builtins.bool, builtins.int, builtins.float, np.bool_, np.integer, np.floating))
+    return dtype if real_scalar and dtype.kind == "f" else None
 
 
 def dtype_of_python_data(data: Any) -> np.dtype:

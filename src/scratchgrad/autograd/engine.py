@@ -135,8 +135,6 @@ def run_backward(
 
 
 def _call_backward(node: Context, grads: list[Any], create_graph: bool) -> list[Any]:
-    from ..tensor import Tensor
-
     if create_graph and getattr(node.function, "once_differentiable", False):
         raise RuntimeError(f"{node.name} is differentiable only once; create_graph=True through it is not supported")
     with set_grad_enabled(create_graph):
@@ -229,3 +227,6 @@ def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, capture
         leaf.grad = leaf.grad + grad
     else:
         leaf.grad.data += grad.data
+
+
+from ..tensor import Tensor  # noqa: E402 - last, as in function.py (tensor.py imports this package first)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import get_array_module
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import _set_enabled, is_grad_enabled
 
 _FREED = "Trying to backward through the graph a second time (or to use saved tensors after they were freed). Pass retain_graph=True to the first backward() if you need to backward twice."
 
@@ -63,8 +63,6 @@ class Context:
     @property
     def output(self) -> Any:
         """The forward's output as a tensor of this graph (so double backward sees it)."""
-        from ..tensor import Tensor
-
         if self._output is None:
             raise RuntimeError(_FREED if self._saved is None else f"{self.name}: forward did not call ctx.save_output()")
         data, version_cell, version = self._output
@@ -122,22 +120,25 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        from ..tensor import Tensor
-
         ctx = Context(cls)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        with no_grad():
-            try:
-                raw = cls.forward(ctx, *args, **kwargs)
-            except ValueError as error:  # NumPy's shape errors, named after the op that met them
-                raise RuntimeError(f"{cls.__name__}: {error}") from error
+        # Grad mode off around forward, set directly rather than through a no_grad object:
+        # this runs for every op, and small ops cost little more than their bookkeeping.
+        grad_enabled = is_grad_enabled()
+        _set_enabled(False)
+        try:
+            raw = cls.forward(ctx, *args, **kwargs)
+        except ValueError as error:  # NumPy's shape errors, named after the op that met them
+            raise RuntimeError(f"{cls.__name__}: {error}") from error
+        finally:
+            _set_enabled(grad_enabled)
         is_tuple = isinstance(raw, tuple)
         outputs = tuple(_as_output_tensor(r) for r in (raw if is_tuple else (raw,)))
         if cls.view and isinstance(args[0], Tensor):
             for out in outputs:
                 out._version = args[0]._version
                 out._view_of = (args[0], cls.write_back, args[1:])
-        if is_grad_enabled() and any(ctx.needs_input_grad):
+        if grad_enabled and any(ctx.needs_input_grad):
             _connect(ctx, args, outputs)
         else:
             ctx.free()
@@ -145,15 +146,11 @@ class Function:
 
 
 def _as_output_tensor(value: Any) -> Any:
-    from ..tensor import Tensor
-
     return value if isinstance(value, Tensor) or value is None else Tensor(value)
 
 
 def _connect(ctx: Context, args: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
     """Record the edges to the inputs and make ``ctx`` the outputs' ``grad_fn``."""
-    from ..tensor import Tensor
-
     for arg, needs in zip(args, ctx.needs_input_grad):
         if not needs:
             ctx.next_edges.append(None)
@@ -171,3 +168,8 @@ def _connect(ctx: Context, args: tuple[Any, ...], outputs: tuple[Any, ...]) -> N
             out._output_nr = index
     if ctx._keep_output:
         ctx._output = (outputs[0].data, outputs[0]._version, outputs[0]._version[0])
+
+
+# Last, as tensor.py imports the autograd package (grad mode) before it defines Tensor, and the
+# ops it loads need Context and Function from here: imported once, not on every call.
+from ..tensor import Tensor  # noqa: E402
