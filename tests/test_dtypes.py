@@ -92,9 +92,16 @@ TENSOR_DATA = {
     "bool_list": [True, False], "empty_list": [], "numpy_float64": np.array([1.0, 2.0]), "numpy_float32": np.ones(2, np.float32),
     "numpy_int32": np.arange(3, dtype=np.int32), "numpy_uint8": np.arange(3, dtype=np.uint8), "numpy_bool": np.ones(2, bool),
     "numpy_0d_float64": np.array(1.5), "numpy_scalar_float64": np.float64(1.5), "numpy_scalar_int32": np.int32(4),
+    # NumPy scalars inside lists keep their dtype, promoted with the other elements'
+    "list_numpy_float64": [np.float64(1.0), 2.0], "list_numpy_int32": [np.int32(1)], "list_numpy_int32_int": [np.int32(1), 2],
+    "list_numpy_int32_float": [np.int32(1), 2.5], "list_numpy_float16_float": [np.float16(1), 2.0],
+    "list_numpy_float16_int": [np.float16(1), 2], "list_numpy_int8_uint8": [np.int8(1), np.uint8(2)],
+    "list_bool_numpy_int8": [True, np.int8(1)], "nested_numpy_float64": [[np.float64(1.0)], [1.0]],
+    "list_numpy_bool": [np.bool_(True)], "list_of_arrays": [np.array([1.0]), np.array([2.0])],
 }
 
 
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays")  # torch's, for list_of_arrays
 @pytest.mark.parametrize("name", TENSOR_DATA)
 def test_tensor_default_dtype_matches_torch(name: str) -> None:
     data = TENSOR_DATA[name]
@@ -152,3 +159,8 @@ def test_conversion_methods(name: str, expected: Any) -> None:
 def test_as_dtype_rejects_nonsense() -> None:
     with pytest.raises(TypeError, match="dtype"):
         dtypes.as_dtype(object())
+
+
+def test_tensor_of_a_list_of_tensors_promotes_their_dtypes_like_torch() -> None:
+    data = {"torch": [torch.tensor(1.0, dtype=torch.float64), 2.0], "scratchgrad": [scratchgrad.tensor(1.0, dtype=scratchgrad.float64), 2.0]}
+    assert scratchgrad.tensor(data["scratchgrad"]).dtype == torch_dtype(torch.tensor(data["torch"]).dtype) == np.float64

@@ -49,8 +49,8 @@ def _flatten(items: Any) -> list[Any]:
 
 
 def _plain(item: Any) -> Any:
-    if isinstance(item, Tensor):
-        return item.tolist()
+    if isinstance(item, Tensor):  # its array on the CPU, so that its dtype takes part in the promotion
+        return item.data if get_array_module(item.data) is np else item.tolist()
     if isinstance(item, (list, tuple)):
         return [_plain(i) for i in item]
     return item

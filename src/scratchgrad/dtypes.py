@@ -93,8 +93,31 @@ def _common_case(a: Any, b: Any) -> np.dtype | None:
 
 
 def dtype_of_python_data(data: Any) -> np.dtype:
-    """The dtype ``tensor(data)`` gets for Python numbers and (nested) lists of them."""
+    """The dtype ``tensor(data)`` gets for a Python number or (nested) lists of numbers, as in
+    ``torch.tensor``: a number gives its kind's default (bool, int64, float32, a NumPy scalar
+    too); in a list, Python numbers do the same, NumPy scalars and arrays keep their dtype, and
+    the elements' dtypes are promoted (``[np.float64(1), 2.0]``: float64; ``[np.int32(1)]``: int32)."""
     kind = np.asarray(data).dtype.kind
-    if kind in "fbiu":
+    if kind not in "fbiu":
+        raise TypeError(f"tensor(): expected numbers or nested lists of numbers, got data of kind {kind!r}")
+    if not isinstance(data, (list, tuple)):
         return _DEFAULT_OF_KIND[{"b": 0, "i": 1, "u": 1, "f": 2}[kind]]
-    raise TypeError(f"tensor(): expected numbers or nested lists of numbers, got data of kind {kind!r}")
+    found = _element_dtypes(data)
+    return promote_types(*found) if found else default_float
+
+
+_NUMBER_DTYPES = {builtins.bool: bool, builtins.int: int64, builtins.float: float32}
+
+
+def _element_dtypes(data: list | tuple) -> set[np.dtype]:
+    """The dtypes the items of nested lists stand for; by the items' types (one pass in C), item
+    by item only where lists or arrays are among them."""
+    types = set(map(type, data))
+    found = {_NUMBER_DTYPES[t] if t in _NUMBER_DTYPES else np.dtype(t) for t in types if t in _NUMBER_DTYPES or issubclass(t, np.generic)}
+    if any(t not in _NUMBER_DTYPES and not issubclass(t, np.generic) for t in types):
+        for item in data:
+            if isinstance(item, (list, tuple)):
+                found |= _element_dtypes(item)
+            elif hasattr(item, "dtype") and not isinstance(item, np.generic):
+                found.add(np.dtype(item.dtype))
+    return found
