@@ -113,8 +113,9 @@ def _element_dtypes(data: list | tuple) -> set[np.dtype]:
     """The dtypes the items of nested lists stand for; by the items' types (one pass in C), item
     by item only where lists or arrays are among them."""
     types = set(map(type, data))
-    found = {_NUMBER_DTYPES[t] if t in _NUMBER_DTYPES else np.dtype(t) for t in types if t in _NUMBER_DTYPES or issubclass(t, np.generic)}
-    if any(t not in _NUMBER_DTYPES and not issubclass(t, np.generic) for t in types):
+    numbers = {t for t in types if t in _NUMBER_DTYPES or issubclass(t, np.generic)}
+    found = {_NUMBER_DTYPES[t] if t in _NUMBER_DTYPES else np.dtype(t) for t in numbers}
+    if types - numbers:  # lists, tuples or arrays among the items
         for item in data:
             if isinstance(item, (list, tuple)):
                 found |= _element_dtypes(item)
