@@ -117,9 +117,7 @@ class BlockSelection:
         new = workspace.empty if (oh * kh, ow * kw) == (h, w) else workspace.zeros  # every entry written, or not
         out = new(xp, shape, values.dtype, like=self.x)
         if stride_order(values) != stride_order(self.out):  # e.g. after a Flatten: align it once, then every pass is contiguous
-            aligned = workspace.empty(xp, self.out.shape, values.dtype, like=self.out)
-            threads.copy(aligned, values)
-            values = aligned
+            values = threads.copied(values, like=self.out)
 
         def kernel(block: slice) -> None:
             index = block_index(self.axis, block)

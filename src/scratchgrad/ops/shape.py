@@ -9,7 +9,7 @@ from ..autograd.function import Context, Function
 from ..backend import to_device as array_to_device
 from ..dtypes import promote_types
 from ..tensor import Tensor
-from . import threads, workspace
+from . import threads
 
 
 class Reshape(Function):
@@ -42,9 +42,7 @@ def _reshaped(data: Any, shape: tuple[int, ...]) -> Any:
     except TypeError:  # NumPy < 2.1 has no copy argument
         return data.reshape(shape)
     except ValueError:  # a copy is needed (or the shape is invalid, which the last reshape reports)
-        out = workspace.empty(np, data.shape, data.dtype)
-        threads.copy(out, data)
-        return out.reshape(shape)
+        return threads.copied(data).reshape(shape)
 
 
 class Permute(Function):

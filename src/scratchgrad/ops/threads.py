@@ -9,7 +9,8 @@ in memory (long contiguous runs inside each block). Five ways to split the work:
   data that stays in its cache;
 - ``matmul``: a matrix product in blocks of the stack, of rows or of columns;
 - ``elementwise``: an elementwise kernel over same-shaped arrays, a block of the outermost axis per core;
-- ``copy``: a copy between memory layouts, a block of the destination's outermost axis per core.
+- ``copy``: a copy between memory layouts, a block of the destination's outermost axis per core
+  (``copied``: into a new array).
 
 All five hand their tasks to ``_share``: the calling thread and a pool of one thread less than
 the cores this process may run on (created on first use) take the tasks one by one from a
@@ -30,6 +31,7 @@ from typing import Any, Callable, ContextManager, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from ..backend import get_array_module
 from . import workspace
 
 T = TypeVar("T")
@@ -217,6 +219,13 @@ def copy(out: Any, x: Any) -> None:
         out[index] = x[index]
 
     for_blocks(np, out.shape[axis], block_copy, out.nbytes)
+
+
+def copied(x: Any, like: Any = None) -> Any:
+    """A copy of ``x`` made by ``copy`` into a new workspace array laid out like ``like`` (C order without it)."""
+    out = workspace.empty(get_array_module(x), x.shape, x.dtype, like=like)
+    copy(out, x)
+    return out
 
 
 def _fold(results: Iterable[T], combine: Callable[[T, T], T] | None) -> T | None:
