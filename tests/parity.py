@@ -20,9 +20,13 @@ Input specs (one per argument of ``fn`` after ``lib``):
     anything else          passed through unchanged (Python numbers, NumPy scalars, None).
 
 Finite differences cost two forward passes per input element: keep shapes small.
+
+``SCRATCHGRAD_TEST_DEVICE=cuda`` puts scratchgrad's inputs on the GPU (CuPy), so the same
+table checks the CUDA backend against PyTorch on the CPU; CI has no GPU and runs on ``cpu``.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -34,6 +38,7 @@ import scratchgrad  # noqa: E402
 TOLERANCES = {np.dtype(np.float64): (1e-6, 1e-7), np.dtype(np.float32): (1e-4, 1e-5)}  # rtol, atol
 FD_EPS = 1e-6
 FD_TOLERANCE = (1e-5, 1e-6)  # rtol, atol of scratchgrad's float64 gradient against finite differences
+TEST_DEVICE = os.environ.get("SCRATCHGRAD_TEST_DEVICE", "cpu")
 
 
 def check_op(
@@ -82,7 +87,7 @@ def check_dtype(fn: Callable[..., Any], values: list[Any], dtype: np.dtype, *, g
     )
     s_grads = scratchgrad.autograd.grad(
         [s_outs[i] for i in differentiable], [s_inputs[i] for i in wrt],
-        [scratchgrad.tensor(g.astype(s_outs[i].dtype)) for g, i in zip(upstream, differentiable)], allow_unused=True,
+        [scratchgrad.tensor(g.astype(s_outs[i].dtype), device=TEST_DEVICE) for g, i in zip(upstream, differentiable)], allow_unused=True,
     )
     for i, s_grad, t_grad in zip(wrt, s_grads, t_grads):
         expected = np.zeros(values[i].shape) if t_grad is None else t_grad
@@ -91,7 +96,7 @@ def check_dtype(fn: Callable[..., Any], values: list[Any], dtype: np.dtype, *, g
         assert_close(s_grad if s_grad is not None else np.zeros(values[i].shape), expected, rtol, atol, f"{where} gradient of input {i}")
         if fd:
             numeric = finite_difference(fn, values, i, differentiable, upstream)
-            actual = np.zeros(values[i].shape) if s_grad is None else s_grad.data
+            actual = np.zeros(values[i].shape) if s_grad is None else as_numpy(s_grad)
             np.testing.assert_allclose(
                 actual, numeric, *FD_TOLERANCE, err_msg=f"{where} gradient of input {i} vs finite differences"
             )
@@ -104,7 +109,7 @@ def finite_difference(fn: Callable[..., Any], values: list[Any], wrt: int, outpu
         args = [_to_lib(scratchgrad, point if j == wrt else v, np.dtype(np.float64), False) for j, v in enumerate(values)]
         with scratchgrad.no_grad():
             outs = outputs_of(fn(scratchgrad, *args))
-        return sum(float((outs[i].data * g).sum()) for i, g in zip(outputs, upstream))
+        return sum(float((as_numpy(outs[i]) * g).sum()) for i, g in zip(outputs, upstream))
 
     point = np.array(values[wrt], dtype=np.float64)
     flat = point.reshape(-1)
@@ -159,6 +164,7 @@ def _draw(spec: Any, rng: Any, low: float, high: float) -> Any:
 def _to_lib(lib: Any, value: Any, dtype: np.dtype, requires_grad: bool) -> Any:
     if not isinstance(value, np.ndarray):
         return value
+    device = TEST_DEVICE if lib is scratchgrad else "cpu"
     if value.dtype.kind == "f":
-        return lib.tensor(value.astype(dtype), requires_grad=requires_grad)
-    return lib.tensor(value)
+        return lib.tensor(value.astype(dtype), requires_grad=requires_grad, device=device)
+    return lib.tensor(value, device=device)

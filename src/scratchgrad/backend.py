@@ -52,6 +52,15 @@ def cuda_is_available() -> bool:
         return False
 
 
+def cuda_device_count() -> int:
+    return _cupy.cuda.runtime.getDeviceCount() if cuda_is_available() else 0
+
+
+def cuda_synchronize() -> None:
+    """Wait for every kernel queued on the GPU (timings of GPU work need it: kernels run asynchronously)."""
+    array_module_for("cuda").cuda.Device().synchronize()
+
+
 def get_array_module(array: Any) -> ModuleType:
     """numpy or cupy: the module that owns ``array``."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):

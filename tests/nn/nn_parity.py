@@ -8,6 +8,7 @@ import pytest
 
 import scratchgrad as sg
 import scratchgrad.nn as snn
+from parity import TEST_DEVICE
 
 TOLERANCES = {np.dtype(np.float64): dict(rtol=1e-6, atol=1e-9), np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5)}
 
@@ -18,7 +19,7 @@ def assert_close(actual, expected, dtype, what=""):
 
 def as_numpy(tensor):
     """A torch or scratchgrad tensor as a NumPy array."""
-    return tensor.detach().numpy() if isinstance(tensor, sg.Tensor) else tensor.detach().cpu().numpy()
+    return tensor.detach().cpu().numpy()
 
 
 def build_pair(make, dtype, train=True):
@@ -32,6 +33,7 @@ def build_pair(make, dtype, train=True):
     torch_module = make(torch.nn, lambda a: torch.tensor(np.asarray(a, dtype=dtype))).to(torch_dtype)
     scratch_module = make(snn, lambda a: sg.tensor(np.asarray(a, dtype=dtype))).to(dtype)
     scratch_module.load_state_dict(torch_module.state_dict())
+    scratch_module.to(TEST_DEVICE)
     torch_module.train(train)
     scratch_module.train(train)
     return scratch_module, torch_module
@@ -44,23 +46,23 @@ def check_parity(make, inputs, dtype, train=True, seed=0):
     scratch_module, torch_module = build_pair(make, dtype, train)
     inputs = [x.astype(dtype) if x.dtype.kind == "f" else x for x in inputs]
     torch_inputs = [torch.tensor(x, requires_grad=x.dtype.kind == "f") for x in inputs]
-    scratch_inputs = [sg.tensor(x, requires_grad=x.dtype.kind == "f") for x in inputs]
+    scratch_inputs = [sg.tensor(x, requires_grad=x.dtype.kind == "f", device=TEST_DEVICE) for x in inputs]
     torch_out = torch_module(*torch_inputs)
     scratch_out = scratch_module(*scratch_inputs)
     assert scratch_out.dtype == np.dtype(dtype), f"output dtype {scratch_out.dtype}, expected {dtype}"
     assert scratch_out.shape == tuple(torch_out.shape)
-    assert_close(scratch_out.detach().numpy(), as_numpy(torch_out), dtype, "forward")
+    assert_close(as_numpy(scratch_out), as_numpy(torch_out), dtype, "forward")
 
     upstream = np.random.default_rng(seed).standard_normal(tuple(torch_out.shape)).astype(dtype)
     torch_out.backward(torch.tensor(upstream))
-    scratch_out.backward(sg.tensor(upstream))
+    scratch_out.backward(sg.tensor(upstream, device=TEST_DEVICE))
     for i, (s, t) in enumerate(zip(scratch_inputs, torch_inputs)):
         if t.requires_grad:
-            assert_close(s.grad.numpy(), as_numpy(t.grad), dtype, f"grad of input {i}")
+            assert_close(as_numpy(s.grad), as_numpy(t.grad), dtype, f"grad of input {i}")
     scratch_params = dict(scratch_module.named_parameters())
     for name, t in torch_module.named_parameters():
         assert scratch_params[name].grad.dtype == np.dtype(dtype)
-        assert_close(scratch_params[name].grad.numpy(), as_numpy(t.grad), dtype, f"grad of {name}")
+        assert_close(as_numpy(scratch_params[name].grad), as_numpy(t.grad), dtype, f"grad of {name}")
     for name, t in torch_module.named_buffers():
-        assert_close(dict(scratch_module.named_buffers())[name].numpy(), as_numpy(t), dtype, f"buffer {name}")
+        assert_close(as_numpy(dict(scratch_module.named_buffers())[name]), as_numpy(t), dtype, f"buffer {name}")
     return scratch_module, torch_module

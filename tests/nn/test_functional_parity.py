@@ -18,8 +18,8 @@ def F(lib):
 
 
 def const(lib, values, like):
-    """A constant (not differentiated) tensor of ``like``'s dtype."""
-    return lib.tensor(np.asarray(values)).to(like.dtype)
+    """A constant (not differentiated) tensor of ``like``'s dtype, on its device."""
+    return lib.tensor(np.asarray(values), device=like.device).to(like.dtype)
 
 
 rng = np.random.default_rng(1)

@@ -4,7 +4,8 @@ import pytest
 
 import scratchgrad as sg
 import scratchgrad.nn as snn
-from nn_parity import assert_close, build_pair
+from nn_parity import as_numpy, assert_close, build_pair
+from parity import TEST_DEVICE
 
 torch = pytest.importorskip("torch")
 
@@ -22,20 +23,20 @@ def test_batchnorm_steps_match_torch(make, shape, dtype):
     for step in range(4):
         x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
         upstream = rng.standard_normal(shape).astype(dtype)
-        ours_x, theirs_x = sg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        ours_x, theirs_x = sg.tensor(x, requires_grad=True, device=TEST_DEVICE), torch.tensor(x, requires_grad=True)
         ours_out, theirs_out = ours(ours_x), theirs(theirs_x)
-        assert_close(ours_out.detach().numpy(), theirs_out.detach().numpy(), dtype, f"output, step {step}")
-        ours_out.backward(sg.tensor(upstream))
+        assert_close(as_numpy(ours_out), as_numpy(theirs_out), dtype, f"output, step {step}")
+        ours_out.backward(sg.tensor(upstream, device=TEST_DEVICE))
         theirs_out.backward(torch.tensor(upstream))
-        assert_close(ours_x.grad.numpy(), theirs_x.grad.numpy(), dtype, f"input grad, step {step}")
+        assert_close(as_numpy(ours_x.grad), as_numpy(theirs_x.grad), dtype, f"input grad, step {step}")
         for name in ("running_mean", "running_var"):
-            assert_close(getattr(ours, name).numpy(), getattr(theirs, name).numpy(), dtype, f"{name}, step {step}")
+            assert_close(as_numpy(getattr(ours, name)), as_numpy(getattr(theirs, name)), dtype, f"{name}, step {step}")
         assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == step + 1
         assert ours.running_var.dtype == np.dtype(dtype) and ours.num_batches_tracked.dtype == np.int64
     ours.eval()
     theirs.eval()
     x = rng.standard_normal(shape).astype(dtype)
-    assert_close(ours(sg.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), dtype, "eval output")
+    assert_close(as_numpy(ours(sg.tensor(x, device=TEST_DEVICE))), as_numpy(theirs(torch.tensor(x))), dtype, "eval output")
     assert int(ours.num_batches_tracked) == 4  # eval does not count batches
 
 
@@ -43,7 +44,7 @@ def test_batchnorm_without_running_stats_uses_batch_stats_in_eval():
     ours, theirs = build_pair(lambda nn, T: nn.BatchNorm2d(2, track_running_stats=False), np.float64, train=False)
     assert ours.running_mean is None and list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias"]
     x = np.random.default_rng(1).standard_normal((3, 2, 4, 4))
-    assert_close(ours(sg.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), np.float64)
+    assert_close(as_numpy(ours(sg.tensor(x, device=TEST_DEVICE))), as_numpy(theirs(torch.tensor(x))), np.float64)
 
 
 def test_batchnorm_state_dict_keys_and_bias_flag():

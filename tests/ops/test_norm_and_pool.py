@@ -19,7 +19,8 @@ def F(lib):
 
 
 def const(lib, values, like):
-    return lib.tensor(np.asarray(values)).to(like.dtype)
+    """A constant (not differentiated) tensor of ``like``'s dtype, on its device."""
+    return lib.tensor(np.asarray(values), device=like.device).to(like.dtype)
 
 
 def first_derivative(lib, y, inputs):

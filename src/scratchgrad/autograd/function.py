@@ -130,6 +130,9 @@ class Function:
             raw = cls.forward(ctx, *args, **kwargs)
         except ValueError as error:  # NumPy's shape errors, named after the op that met them
             raise RuntimeError(f"{cls.__name__}: {error}") from error
+        except TypeError as error:  # CuPy refuses NumPy operands (and the reverse): say which devices met
+            _check_same_device(cls.__name__, args, error)
+            raise
         finally:
             _set_enabled(grad_enabled)
         is_tuple = isinstance(raw, tuple)
@@ -143,6 +146,12 @@ class Function:
         else:
             ctx.free()
         return outputs if is_tuple else outputs[0]
+
+
+def _check_same_device(op: str, args: tuple[Any, ...], error: Exception) -> None:
+    devices = sorted({str(a.device) for a in args if isinstance(a, Tensor)})
+    if len(devices) > 1:
+        raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found {' and '.join(devices)}") from error
 
 
 def _as_output_tensor(value: Any) -> Any:

@@ -14,11 +14,15 @@ N * C values.
 Chunks. Each product runs image chunk by image chunk, a chunk per core
 (``threads.run_chunks``), so that a chunk's intermediate data (im2col rows, transform-domain
 tiles) stay in that core's cache; the weight gradient's partial sums are added in chunk order.
+On a GPU (CuPy) each product is one chunk: the chunks fit CPU caches, and on a GPU each
+chunk's kernel launches would cost more than the chunk's work.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..backend import get_array_module
 from . import threads, winograd, workspace
@@ -81,9 +85,12 @@ MIN_CHUNKS = 4  # split small batches further, to keep every core busy
 TAP_MAJOR_BYTES = 64  # im2col rows with shorter channel runs than this (a cache line) are gathered tap-major
 
 
-def _chunks_of(count: int, bytes_each: int) -> list[slice]:
+def _chunks_of(xp: Any, count: int, bytes_each: int) -> list[slice]:
     """Chunks of ``count`` images (or output rows) whose intermediate data take about ``CHUNK_BYTES``,
-    at least ``MIN_CHUNKS`` of them when there are enough; sized from the shapes only (never from the core count)."""
+    at least ``MIN_CHUNKS`` of them when there are enough; sized from the shapes only (never from the core count).
+    One chunk on other array modules than NumPy (a GPU)."""
+    if xp is not np:
+        return [slice(0, count)]
     size = max(1, min(CHUNK_BYTES // max(bytes_each, 1), -(-count // MIN_CHUNKS)))
     if size * bytes_each >= CHUNK_BYTES // 2:  # long chunks: a core idle at the end costs more than more chunks
         return threads.tapered_chunks(count, size)
@@ -170,14 +177,14 @@ class Im2colKernel:
         groups = self.geometry.groups
         return y.reshape(-1, groups, y.shape[3] // groups).transpose(1, 0, 2)
 
-    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+    def _chunks(self, xp: Any, images: int, channels: int, itemsize: int) -> list[slice]:
         (kh, kw), (oh, ow) = self.geometry.kernel_hw, self.geometry.output_hw
-        return _chunks_of(images, oh * ow * kh * kw * channels * itemsize)
+        return _chunks_of(xp, images, oh * ow * kh * kw * channels * itemsize)
 
     def _row_chunks(self, x: Any) -> list[slice]:
         """Chunks of output rows for the rows gathered from ``x`` (H, W, N, C_in)."""
         (kh, kw), (oh, ow), (n, c_in) = self.geometry.kernel_hw, self.geometry.output_hw, x.shape[2:]
-        return _chunks_of(oh, ow * n * kh * kw * c_in * x.itemsize)
+        return _chunks_of(get_array_module(x), oh, ow * n * kh * kw * c_in * x.itemsize)
 
     def forward(self, x: Any, w: Any) -> Any:
         """(H, W, N, C_in), (C_out, C_in/G, kh, kw) -> (H_out, W_out, N, C_out).
@@ -223,7 +230,7 @@ class Im2colKernel:
             cols = self.columns(x[:, :, images])
             return threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
 
-        gw = threads.run_chunks(xp, self._chunks(n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
+        gw = threads.run_chunks(xp, self._chunks(xp, n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
         return grad_x, (None if gw is None else self._weight_from_matrix(gw))
 
     def _weight_grad_by_rows(self, x: Any, grad_y: Any) -> Any:
@@ -267,9 +274,9 @@ class WinogradKernel:
             self.transformed_weight = winograd.filter_transform(self.variant, w)
         return self.transformed_weight
 
-    def _chunks(self, images: int, channels: int, itemsize: int) -> list[slice]:
+    def _chunks(self, xp: Any, images: int, channels: int, itemsize: int) -> list[slice]:
         (th, tw), t = self.tiles, self.variant.t
-        chunks = _chunks_of(images, t * t * th * tw * channels * itemsize)
+        chunks = _chunks_of(xp, images, t * t * th * tw * channels * itemsize)
         rows = (chunks[0].stop - chunks[0].start) * th * tw
         return chunks if rows >= self.MIN_ROWS_PER_CHANNEL * channels else [slice(0, images)]
 
@@ -297,7 +304,7 @@ class WinogradKernel:
             products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
             for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
 
-        threads.run_chunks(xp, self._chunks(n, max(x.shape[3], c_out), y.itemsize), chunk)
+        threads.run_chunks(xp, self._chunks(xp, n, max(x.shape[3], c_out), y.itemsize), chunk)
         return y[:h, :w_out]
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
@@ -328,7 +335,7 @@ class WinogradKernel:
             transformed = self._transformed_input(x[:, :, images], grad_y.dtype)
             return threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
 
-        blocks = self._chunks(n, max(c_out, c_in), grad_y.itemsize)
+        blocks = self._chunks(xp, n, max(c_out, c_in), grad_y.itemsize)
         du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)
         return grad_x, (None if x is None else winograd.filter_transform_adjoint(v, du))
 

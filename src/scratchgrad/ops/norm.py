@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backend import get_array_module
@@ -52,6 +54,8 @@ class ChannelMatrix:
         self.matrix = self.of(x)
         low, high = BLOCK_POSITIONS
         self.block_size = max(1, min(high, max(low, BLOCK_BYTES // (channels * x.itemsize))) // self.fold)
+        if get_array_module(x) is not np:  # a GPU: one block (blocks fit CPU caches; each costs kernel launches)
+            self.block_size = max(1, self.matrix.shape[self.positions])
         self.blocks = -(-self.matrix.shape[self.positions] // self.block_size)
 
     def of(self, a: Any) -> Any:
@@ -61,8 +65,8 @@ class ChannelMatrix:
 
     def back(self, matrix: Any) -> Any:
         """A matrix in this order back to the (N, C, *) shape (a view)."""
-        xp = get_array_module(matrix)
-        return matrix.reshape(tuple(self.shape[axis] for axis in self.order)).transpose(xp.argsort(self.order).tolist())
+        inverse = sorted(range(len(self.order)), key=self.order.__getitem__)
+        return matrix.reshape(tuple(self.shape[axis] for axis in self.order)).transpose(inverse)
 
     def per_channel(self, values: Any) -> Any:
         """(C,) -> broadcastable against the matrix."""
