@@ -88,7 +88,7 @@ def test_mixed_devices_are_an_error_that_names_them():
 
 
 @gpu
-def test_a_gpu_model_saves_and_loads_on_the_cpu(tmp_path):
+def test_a_gpu_model_saves_and_loads_on_the_cpu():
     model = small_cnn(1).to("cuda")
     buffer = io.BytesIO()
     sg.save(model.state_dict(), buffer)
