@@ -8,18 +8,13 @@ import pytest
 
 import scratchgrad as sg
 import scratchgrad.nn as snn
-from parity import TEST_DEVICE
+from parity import TEST_DEVICE, as_numpy
 
 TOLERANCES = {np.dtype(np.float64): dict(rtol=1e-6, atol=1e-9), np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5)}
 
 
 def assert_close(actual, expected, dtype, what=""):
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), err_msg=what, **TOLERANCES[np.dtype(dtype)])
-
-
-def as_numpy(tensor):
-    """A torch or scratchgrad tensor as a NumPy array."""
-    return tensor.detach().cpu().numpy()
 
 
 def build_pair(make, dtype, train=True):

@@ -4,8 +4,8 @@ import pytest
 
 import scratchgrad as sg
 import scratchgrad.nn as snn
-from nn_parity import as_numpy, assert_close, build_pair
-from parity import TEST_DEVICE
+from nn_parity import assert_close, build_pair
+from parity import TEST_DEVICE, as_numpy
 
 torch = pytest.importorskip("torch")
 
