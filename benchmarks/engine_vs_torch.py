@@ -68,20 +68,21 @@ def engine_module(engine: str) -> Any:
     return scratchgrad
 
 
-def build(engine: str, workload: str, seed: int = 0) -> tuple[Any, Callable[[], Any], Any]:
-    """The model of ``workload`` on ``engine``, a function running one training step, and its optimizer."""
-    return build_on(engine_module(engine), workload, seed)
+def build(engine: str, workload: str, seed: int = 0, device: str = "cpu") -> tuple[Any, Callable[[], Any], Any]:
+    """The model of ``workload`` on ``engine``, a function running one training step (it returns
+    the loss), and its optimizer."""
+    return build_on(engine_module(engine), workload, seed, device)
 
 
-def build_on(lib: Any, workload: str, seed: int = 0) -> tuple[Any, Callable[[], Any], Any]:
+def build_on(lib: Any, workload: str, seed: int = 0, device: str = "cpu") -> tuple[Any, Callable[[], Any], Any]:
     """``build`` with the engine given as its module (torch, scratchgrad or a copy of it)."""
     from scratchgrad.models import build_model
 
     name, options, shape = WORKLOADS[workload]
-    model = build_model(name, lib.nn, **options)
+    model = build_model(name, lib.nn, **options).to(device)
     rng = np.random.default_rng(seed)
-    x = lib.tensor(rng.standard_normal(shape, dtype=np.float32))
-    y = lib.tensor(rng.integers(0, 10, shape[0]))
+    x = lib.tensor(rng.standard_normal(shape, dtype=np.float32), device=device)
+    y = lib.tensor(rng.integers(0, 10, shape[0]), device=device)
     optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> Any:
@@ -94,13 +95,13 @@ def build_on(lib: Any, workload: str, seed: int = 0) -> tuple[Any, Callable[[], 
     return model, step, optimizer
 
 
-def paired_models(workload: str) -> tuple[Callable[[], Any], Callable[[], Any], Any]:
+def paired_models(workload: str, device: str = "cpu") -> tuple[Callable[[], Any], Callable[[], Any], Any]:
     """Both engines' training steps (the scratchgrad model holds the torch model's weights) and scratchgrad's optimizer."""
     import scratchgrad
 
-    torch_model, torch_step, _ = build("torch", workload)
-    scratch_model, scratch_step, optimizer = build("scratch", workload)
-    scratch_model.load_state_dict({k: scratchgrad.tensor(v.detach().numpy().copy()) for k, v in torch_model.state_dict().items()})
+    torch_model, torch_step, _ = build("torch", workload, device=device)
+    scratch_model, scratch_step, optimizer = build("scratch", workload, device=device)
+    scratch_model.load_state_dict({k: scratchgrad.tensor(v.detach().cpu().numpy().copy()) for k, v in torch_model.state_dict().items()})
     return torch_step, scratch_step, optimizer
 
 

@@ -21,40 +21,21 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from engine_vs_torch import WORKLOADS, alternate, training_flops
+from engine_vs_torch import WORKLOADS, alternate, paired_models, training_flops
 
 RESULTS = Path(__file__).parent / "results" / "gpu_vs_torch.json"
 
 
-def build(lib: Any, workload: str, synchronize: Callable[[], None], weights: dict[str, Any] | None = None
-          ) -> tuple[Any, Callable[[], None], list[float]]:
-    """``workload``'s model on the GPU with ``lib`` (torch or scratchgrad), a function running one
-    step, and a list that receives the first step's loss."""
-    from scratchgrad.models import build_model
+def synchronized(step: Callable[[], Any], synchronize: Callable[[], None], first_loss: list[float]) -> Callable[[], None]:
+    """``step`` followed by a wait for the GPU; the first step's loss goes into ``first_loss``."""
 
-    name, options, shape = WORKLOADS[workload]
-    model = build_model(name, lib.nn, **options)
-    if weights is not None:
-        model.load_state_dict({k: lib.tensor(v) for k, v in weights.items()})
-    model = model.to("cuda")
-    rng = np.random.default_rng(0)
-    x = lib.tensor(rng.standard_normal(shape, dtype=np.float32), device="cuda")
-    y = lib.tensor(rng.integers(0, 10, shape[0]), device="cuda")
-    optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
-    first_loss: list[float] = []
-
-    def step() -> None:
-        optimizer.zero_grad()
-        loss = lib.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
+    def run() -> None:
+        loss = step()
         synchronize()
         if not first_loss:
             first_loss.append(loss.item())
 
-    return model, step, first_loss
+    return run
 
 
 def run(workloads: list[str], steps: int) -> dict[str, Any]:
@@ -64,14 +45,14 @@ def run(workloads: list[str], steps: int) -> dict[str, Any]:
 
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "steps": steps, "workloads": {}}
     for workload in workloads:
-        torch.manual_seed(0)
-        torch_model, torch_step, torch_loss = build(torch, workload, torch.cuda.synchronize)
-        weights = {k: v.detach().cpu().numpy().copy() for k, v in torch_model.state_dict().items()}
-        _, scratch_step, scratch_loss = build(scratchgrad, workload, scratchgrad.cuda.synchronize, weights)
-        times = alternate({"torch": torch_step, "scratchgrad": scratch_step}, steps)
+        torch_step, scratch_step, _ = paired_models(workload, "cuda")
+        losses: dict[str, list[float]] = {"torch": [], "scratchgrad": []}
+        timed = {"torch": synchronized(torch_step, torch.cuda.synchronize, losses["torch"]),
+                 "scratchgrad": synchronized(scratch_step, scratchgrad.cuda.synchronize, losses["scratchgrad"])}
+        times = alternate(timed, steps)
         batch, flops = WORKLOADS[workload][2][0], training_flops(workload)
         entry: dict[str, Any] = {"batch": batch, "gflop_per_step": flops / 1e9, "step_times": times,
-                                 "first_loss": {"torch": torch_loss[0], "scratchgrad": scratch_loss[0]}}
+                                 "first_loss": {engine: values[0] for engine, values in losses.items()}}
         for engine, values in times.items():
             median = statistics.median(values)
             entry[engine] = {"step_s": median, "images_per_s": batch / median, "tflops": flops / median / 1e12}

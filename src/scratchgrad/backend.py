@@ -43,17 +43,17 @@ class device:
         return self.type
 
 
-def cuda_is_available() -> bool:
-    if _cupy is None:
-        return False
-    try:
-        return _cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # pragma: no cover - depends on the machine
-        return False
-
-
 def cuda_device_count() -> int:
-    return _cupy.cuda.runtime.getDeviceCount() if cuda_is_available() else 0
+    if _cupy is None:
+        return 0
+    try:
+        return _cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # pragma: no cover - depends on the machine (CuPy without a driver or GPU)
+        return 0
+
+
+def cuda_is_available() -> bool:
+    return cuda_device_count() > 0
 
 
 def cuda_synchronize() -> None:
