@@ -9,6 +9,7 @@ from parity import assert_close, check_op, torch
 import scratchgrad
 import scratchgrad.nn.functional as SF
 import scratchgrad.ops.norm
+import scratchgrad.ops.threads
 
 TF = torch.nn.functional
 rng = np.random.default_rng(3)
@@ -27,14 +28,21 @@ def first_derivative(lib, y, inputs):
     return lib.autograd.grad((y * y.tanh()).sum(), inputs, create_graph=True)
 
 
+def stored(x, order):
+    """The same values as ``x``, stored with its axes in ``order`` (outermost first). Copied by a
+    reshape: scratchgrad's ``contiguous()`` returns the tensor as it is (its ops take any layout)."""
+    y = x.permute(*order)
+    return y.reshape(-1).reshape(y.shape).permute(*(int(axis) for axis in np.argsort(order)))
+
+
 def batch_last(lib, x):
     """The same values as ``x``, stored (C, H, W, N)."""
-    return x.permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2)
+    return stored(x, (1, 2, 3, 0))
 
 
 def channels_last(lib, x):
     """The same values as ``x``, stored (H, W, N, C), as conv outputs are."""
-    return x.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)
+    return stored(x, (2, 3, 0, 1))
 
 
 running_mean, running_var = rng.standard_normal(3), rng.uniform(0.5, 2.0, 3)
@@ -116,6 +124,17 @@ MAX_POOL_CASES = {
 def test_max_pool_matches_torch(name):
     fn, inputs, options = MAX_POOL_CASES[name]
     check_op(fn, inputs, **options)
+
+
+@pytest.mark.parametrize("layout", [channels_last, batch_last, lambda lib, x: x], ids=["rows", "channels", "images"])
+def test_tiled_max_pool_split_over_cores_matches_torch(monkeypatch, layout):
+    """Three blocks of work however small the input: of output rows (the windows of each block
+    start at its first row; the input's last row is in no window), of channels or of images."""
+    monkeypatch.setattr(scratchgrad.ops.threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(scratchgrad.ops.threads, "num_threads", lambda: 3)
+    x = np.round(rng.uniform(-1, 1, (3, 3, 11, 6)) * 2) / 2  # ties, and 5 output rows
+    check_op(lambda lib, x: F(lib).max_pool2d(layout(lib, x), 2), [x], fd=False)
+    check_op(lambda lib, x: first_derivative(lib, F(lib).max_pool2d(layout(lib, x * x), 2), [x]), [x], fd=False)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1)])

@@ -72,9 +72,22 @@ def _tiles_input(geometry: ConvGeometry) -> bool:
 
 
 def _blocks(x: Any, geometry: ConvGeometry) -> Any:
-    """(N, C, H, W) -> a (N, C, Hout, kh, Wout, kw) view of the windows (rows and columns past the last window dropped)."""
-    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.output_hw
-    return x[:, :, : oh * kh, : ow * kw].reshape(x.shape[:2] + (oh, kh, ow, kw))
+    """(N, C, H, W) -> a (N, C, H // kh, kh, W // kw, kw) view of the windows (rows and columns past the last window dropped)."""
+    (kh, kw), (h, w) = geometry.kernel_hw, x.shape[2:]
+    return x[:, :, : h // kh * kh, : w // kw * kw].reshape(x.shape[:2] + (h // kh, kh, w // kw, kw))
+
+
+def _split_axis(x: Any) -> int:
+    """The axis that tiled pooling splits over the cores: images, channels or (output) rows,
+    whichever is outermost in memory. Rows keep a conv output's runs of N * C values whole:
+    NumPy runs ops on views with short runs (thousands of values) 1.5-3x slower."""
+    return outermost(x, (0, 1, 2))
+
+
+def _block_of(axis: int, block: slice, geometry: ConvGeometry, of_input: bool) -> tuple[slice, ...]:
+    """The index of ``block`` (of output rows, if ``axis`` is 2) in the input or the output."""
+    scale = geometry.kernel_hw[0] if of_input and axis == 2 else 1
+    return block_index(axis, slice(block.start * scale, block.stop * scale))
 
 
 class TapSelection:
@@ -92,17 +105,19 @@ class TapSelection:
 
 class BlockSelection:
     """For windows that tile the input: the taken positions are worked out from the input and
-    the output when they are needed, on all cores, a block of images or channels (whichever
-    is outer in memory) per thread."""
+    the output when they are needed, on all cores, a block of ``_split_axis`` per thread."""
 
     def __init__(self, x: Any, out: Any, geometry: ConvGeometry):
         self.x, self.out, self.geometry = x, out, geometry
-        self.axis = outermost(x, (0, 1))
+        self.axis = _split_axis(x)
+
+    def _index(self, block: slice, of_input: bool = False) -> tuple[slice, ...]:
+        return _block_of(self.axis, block, self.geometry, of_input)
 
     def _mask(self, block: slice) -> Any:
         """(N, C, Hout, kh, Wout, kw) restricted to ``block``: True at the position each window took."""
-        xp, index = get_array_module(self.x), block_index(self.axis, block)
-        mask = _blocks(self.x[index], self.geometry) == self.out[index][:, :, :, None, :, None]  # every maximal tap
+        xp = get_array_module(self.x)
+        mask = _blocks(self.x[self._index(block, True)], self.geometry) == self.out[self._index(block)][:, :, :, None, :, None]
         kh, kw = self.geometry.kernel_hw
         taken = mask[:, :, :, 0, :, 0].copy(order="K")
         for i, j in [(i, j) for i in range(kh) for j in range(kw)][1:]:
@@ -120,10 +135,10 @@ class BlockSelection:
             values = threads.copied(values, like=self.out)
 
         def kernel(block: slice) -> None:
-            index = block_index(self.axis, block)
-            xp.multiply(values[index][:, :, :, None, :, None], self._mask(block), out=_blocks(out[index], self.geometry))
+            window_values = values[self._index(block)][:, :, :, None, :, None]
+            xp.multiply(window_values, self._mask(block), out=_blocks(out[self._index(block, True)], self.geometry))
 
-        for_blocks(xp, shape[self.axis], kernel, out.nbytes)
+        for_blocks(xp, self.out.shape[self.axis], kernel, out.nbytes)
         return out
 
     def gather(self, x: Any) -> Any:
@@ -131,22 +146,21 @@ class BlockSelection:
         out = workspace.empty(xp, self.out.shape, x.dtype, like=self.out)
 
         def kernel(block: slice) -> None:
-            index = block_index(self.axis, block)
-            xp.sum(_blocks(x[index], self.geometry) * self._mask(block), axis=(3, 5), out=out[index])
+            taken = _blocks(x[self._index(block, True)], self.geometry) * self._mask(block)
+            xp.sum(taken, axis=(3, 5), out=out[self._index(block)])
 
-        for_blocks(xp, x.shape[self.axis], kernel, x.nbytes)
+        for_blocks(xp, self.out.shape[self.axis], kernel, x.nbytes)
         return out
 
 
 def _block_max(x: Any, geometry: ConvGeometry) -> Any:
-    xp, axis = get_array_module(x), outermost(x, (0, 1))
+    xp, axis = get_array_module(x), _split_axis(x)
     out = workspace.empty(xp, x.shape[:2] + geometry.output_hw, x.dtype, like=x)
 
     def kernel(block: slice) -> None:
-        index = block_index(axis, block)
-        xp.max(_blocks(x[index], geometry), axis=(3, 5), out=out[index])
+        xp.max(_blocks(x[_block_of(axis, block, geometry, True)], geometry), axis=(3, 5), out=out[_block_of(axis, block, geometry, False)])
 
-    for_blocks(xp, x.shape[axis], kernel, x.nbytes)
+    for_blocks(xp, out.shape[axis], kernel, x.nbytes)
     return out
 
 
