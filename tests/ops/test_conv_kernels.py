@@ -92,6 +92,23 @@ def test_winograd_float32_precision_on_a_wide_layer(variant, max_error):
         assert np.abs(actual - expected).max() <= max_error * np.abs(expected).max()
 
 
+@pytest.mark.parametrize("variant", ["F2", "F4"])
+def test_winograd_keeps_the_transformed_input_for_the_weight_gradient_only_until_it(variant, monkeypatch):
+    """Kept from the forward (several chunks), the transformed input gives the weight gradient
+    bit for bit as recomputing it does, and is dropped once used."""
+    monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", 1)  # a chunk per image
+    monkeypatch.setattr(WinogradKernel, "MIN_ROWS_PER_CHANNEL", 0)
+    rng = np.random.default_rng(5)
+    x, w, gy = (rng.standard_normal(shape).astype(np.float32) for shape in [(5, 6, 3, 4), (3, 4, 3, 3), (5, 6, 3, 3)])
+    geometry, variant = ConvGeometry((5, 6), (3, 3), (1, 1), (1, 1), (1, 1), 1), getattr(winograd, variant)
+    keeping, recomputing = WinogradKernel(geometry, variant), WinogradKernel(geometry, variant)
+    assert np.array_equal(keeping.forward(x, w, keep_input=True), recomputing.forward(x, w))
+    assert len(keeping.transformed_inputs) == 3 and not recomputing.transformed_inputs
+    for kept, recomputed in zip(keeping.backward(x, w, gy), recomputing.backward(x, w, gy)):
+        assert np.array_equal(kept, recomputed)
+    assert not keeping.transformed_inputs
+
+
 IM2COL_CASES = {
     "stride2_pad1": (dict(stride=2, padding=1), [(2, 3, 7, 6), (4, 3, 3, 3)]),
     "pointwise": (dict(), [(2, 3, 4, 5), (4, 3, 1, 1)]),

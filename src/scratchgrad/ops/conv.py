@@ -61,7 +61,7 @@ class Conv2d(Function):
     def forward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Any:
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry, ctx.kernel = geometry, kernel_for(geometry, x.shape[1], w.shape[0])
-        y = ctx.kernel.forward(spatial_major(x.data), w.data)
+        y = ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1])
         if bias is not None:
             y += bias.data  # channels are y's last axis
         return spatial_major(y)
