@@ -336,7 +336,7 @@ class WinogradKernel:
             if u is not None:
                 dv, gxs = _matmul(_matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
                 for_blocks(xp, count, lambda b: winograd.input_transform_adjoint(v, dv[..., b, :], padding, gxs[:, :, b]), dv.nbytes)
-                del dv  # its memory goes back to the workspace for the transformed input
+                del dv  # its memory goes back to the workspace (for the transformed input, if not kept)
             if x is None:
                 return None
             transformed = self.transformed_inputs.pop((images.start, images.stop), None)
