@@ -93,7 +93,7 @@ def test_winograd_float32_precision_on_a_wide_layer(variant, max_error):
 
 
 @pytest.mark.parametrize("variant", ["F2", "F4"])
-def test_winograd_keeps_the_transformed_input_for_the_weight_gradient_only_until_it(variant, monkeypatch):
+def test_winograd_keeps_the_transformed_input_for_the_weight_gradient_until_the_backward(variant, monkeypatch):
     """Kept from the forward (several chunks), the transformed input gives the weight gradient
     bit for bit as recomputing it does, and is dropped once used."""
     monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", 1)  # a chunk per image

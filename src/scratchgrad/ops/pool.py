@@ -84,10 +84,11 @@ def _split_axis(x: Any) -> int:
     return outermost(x, (0, 1, 2))
 
 
-def _block_of(axis: int, block: slice, geometry: ConvGeometry, of_input: bool) -> tuple[slice, ...]:
-    """The index of ``block`` (of output rows, if ``axis`` is 2) in the input or the output."""
-    scale = geometry.kernel_hw[0] if of_input and axis == 2 else 1
-    return block_index(axis, slice(block.start * scale, block.stop * scale))
+def _block_indices(axis: int, block: slice, geometry: ConvGeometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """``block`` of the output along ``axis`` as an index of the input (its rows scaled by kh,
+    if ``axis`` is 2) and one of the output."""
+    scale = geometry.kernel_hw[0] if axis == 2 else 1
+    return block_index(axis, slice(block.start * scale, block.stop * scale)), block_index(axis, block)
 
 
 class TapSelection:
@@ -111,13 +112,10 @@ class BlockSelection:
         self.x, self.out, self.geometry = x, out, geometry
         self.axis = _split_axis(x)
 
-    def _index(self, block: slice, of_input: bool = False) -> tuple[slice, ...]:
-        return _block_of(self.axis, block, self.geometry, of_input)
-
-    def _mask(self, block: slice) -> Any:
-        """(N, C, Hout, kh, Wout, kw) restricted to ``block``: True at the position each window took."""
+    def _mask(self, inputs: tuple[slice, ...], outputs: tuple[slice, ...]) -> Any:
+        """(N, C, Hout, kh, Wout, kw) of the block that ``_block_indices`` gave: True at the position each window took."""
         xp = get_array_module(self.x)
-        mask = _blocks(self.x[self._index(block, True)], self.geometry) == self.out[self._index(block)][:, :, :, None, :, None]
+        mask = _blocks(self.x[inputs], self.geometry) == self.out[outputs][:, :, :, None, :, None]  # every maximal tap
         kh, kw = self.geometry.kernel_hw
         taken = mask[:, :, :, 0, :, 0].copy(order="K")
         for i, j in [(i, j) for i in range(kh) for j in range(kw)][1:]:
@@ -135,8 +133,9 @@ class BlockSelection:
             values = threads.copied(values, like=self.out)
 
         def kernel(block: slice) -> None:
-            window_values = values[self._index(block)][:, :, :, None, :, None]
-            xp.multiply(window_values, self._mask(block), out=_blocks(out[self._index(block, True)], self.geometry))
+            inputs, outputs = _block_indices(self.axis, block, self.geometry)
+            window_values = values[outputs][:, :, :, None, :, None]
+            xp.multiply(window_values, self._mask(inputs, outputs), out=_blocks(out[inputs], self.geometry))
 
         for_blocks(xp, self.out.shape[self.axis], kernel, out.nbytes)
         return out
@@ -146,8 +145,8 @@ class BlockSelection:
         out = workspace.empty(xp, self.out.shape, x.dtype, like=self.out)
 
         def kernel(block: slice) -> None:
-            taken = _blocks(x[self._index(block, True)], self.geometry) * self._mask(block)
-            xp.sum(taken, axis=(3, 5), out=out[self._index(block)])
+            inputs, outputs = _block_indices(self.axis, block, self.geometry)
+            xp.sum(_blocks(x[inputs], self.geometry) * self._mask(inputs, outputs), axis=(3, 5), out=out[outputs])
 
         for_blocks(xp, self.out.shape[self.axis], kernel, x.nbytes)
         return out
@@ -158,7 +157,8 @@ def _block_max(x: Any, geometry: ConvGeometry) -> Any:
     out = workspace.empty(xp, x.shape[:2] + geometry.output_hw, x.dtype, like=x)
 
     def kernel(block: slice) -> None:
-        xp.max(_blocks(x[_block_of(axis, block, geometry, True)], geometry), axis=(3, 5), out=out[_block_of(axis, block, geometry, False)])
+        inputs, outputs = _block_indices(axis, block, geometry)
+        xp.max(_blocks(x[inputs], geometry), axis=(3, 5), out=out[outputs])
 
     for_blocks(xp, out.shape[axis], kernel, x.nbytes)
     return out
