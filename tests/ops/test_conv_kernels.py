@@ -143,15 +143,16 @@ def test_im2col_gathers_rows_tap_major_when_channel_runs_are_shorter_than_a_cach
     np.testing.assert_array_equal(columns[0], expected.reshape(3 * 6 * 2, 9 * channels))
 
 
-@pytest.mark.parametrize("sum_block", [2048, 3])
+@pytest.mark.parametrize("sum_block", [None, 3])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("name", list(IM2COL_CASES))
 def test_im2col_weight_gradient_alone_matches_the_one_with_the_input_gradient(name, layout, sum_block, monkeypatch):
     """The weight gradient alone (a first layer) runs by chunks of output rows, each a sum of
-    products over blocks of positions (SUM_BLOCK: 3 makes several), the pair by chunks of
+    products over blocks of positions (blocks of 3 make several), the pair by chunks of
     images: the same sums in another order."""
     monkeypatch.setattr(conv_kernels, "TAP_MAJOR_BYTES", LAYOUTS[layout])
-    monkeypatch.setattr(conv_kernels, "SUM_BLOCK", sum_block)
+    if sum_block:
+        monkeypatch.setattr(threads, "small_block", lambda other_dims, length: min(length, sum_block))
     options, (x_shape, w_shape) = IM2COL_CASES[name]
     pair = lambda value: value if isinstance(value, tuple) else (value, value)  # noqa: E731
     geometry = ConvGeometry(x_shape[2:], w_shape[2:], pair(options.get("stride", 1)), pair(options.get("padding", 0)),

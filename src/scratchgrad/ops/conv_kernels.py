@@ -83,7 +83,6 @@ def _matmul(a: Any, b: Any) -> Any:
 CHUNK_BYTES = 16 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
 MIN_CHUNKS = 4  # split small batches further, to keep every core busy
 TAP_MAJOR_BYTES = 64  # im2col rows with shorter channel runs than this (a cache line) are gathered tap-major
-SUM_BLOCK = 2048  # positions per product of a first layer's weight gradient (see _summed_matmul)
 
 
 def _chunks_of(xp: Any, count: int, bytes_each: int) -> list[slice]:
@@ -239,7 +238,7 @@ class Im2colKernel:
         xp, padded = get_array_module(x), _pad_hw(x, self.geometry.padding)
 
         def chunk(rows: slice) -> Any:
-            return _summed_matmul(xp, self._gather(padded, rows).transpose(0, 2, 1), self._grouped(grad_y[rows]))
+            return threads.summed_matmul(xp, self._gather(padded, rows).transpose(0, 2, 1), self._grouped(grad_y[rows]))
 
         gw = threads.run_chunks(xp, self._row_chunks(x), chunk, _add_into)
         return self._weight_from_matrix(gw)
@@ -342,7 +341,7 @@ class WinogradKernel:
             transformed = self.transformed_inputs.pop((images.start, images.stop), None)
             if transformed is None:
                 transformed = self._transformed_input(x[:, :, images], grad_y.dtype)
-            return threads.matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
+            return threads.summed_matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
 
         blocks = self._chunks(xp, n, max(c_out, c_in), grad_y.itemsize)
         du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)
@@ -352,21 +351,6 @@ class WinogradKernel:
 def _matrices(tiles: Any) -> Any:
     """(t, t, th, tw, n, C) -> (t * t, th * tw * n, C): one GEMM operand per tile position."""
     return tiles.reshape(tiles.shape[0] * tiles.shape[1], -1, tiles.shape[-1])
-
-
-def _summed_matmul(xp: Any, a: Any, b: Any) -> Any:
-    """(G, M, K) @ (G, K, N) for a long K (positions) and a small M x N result (a first layer's
-    weight gradient), as the sum of the products of blocks of ``SUM_BLOCK`` positions: one
-    product over all positions ran at half speed on M = 9 (the small CNN's conv1, N = 32: 2.7
-    ms a training step in one product per chunk, 1.8 ms in blocks); on 3-channel first layers
-    (M = 27) either way is within +-5%."""
-    if xp is not np:
-        return xp.matmul(a, b)
-    total = None
-    for start in range(0, a.shape[2], SUM_BLOCK):
-        part = np.matmul(a[:, :, start : start + SUM_BLOCK], b[:, start : start + SUM_BLOCK])
-        total = part if total is None else _add_into(total, part)
-    return total
 
 
 def _add_into(total: Any, part: Any) -> Any:

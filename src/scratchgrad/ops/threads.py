@@ -140,52 +140,107 @@ def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
     """``kernel(block)`` for every block, concurrently, each on one core with BLAS on one thread;
     returns the results folded by ``combine`` in block order (None without ``combine``).
 
-    Called from the pool's own threads, or with one block or one core, the calls run one
-    after another on this thread (still with BLAS on one thread); on other array modules than
-    NumPy, one after another as they are.
+    Called from the pool's own threads, or with one block, the calls run one after another on
+    this thread (still with BLAS on one thread); on other array modules than NumPy, one after
+    another as they are.
     """
     if xp is not np:
         return _fold(map(kernel, blocks), combine)
     with _single_threaded_blas():
-        if len(blocks) <= 1 or num_threads() <= 1 or _in_pool():
+        if len(blocks) <= 1 or _in_pool():
             return _fold(map(kernel, blocks), combine)
+        # through _share on one core too: its tasks run as pool tasks (see _in_pool) whatever the core count
         return _fold(_share([functools.partial(kernel, block) for block in blocks]), combine)
 
 
 MATMUL_BLOCKS = 8  # a product is split into about this many blocks (independent of the core count)
 MIN_BLOCK_ROWS = 64  # rows (or columns) per block at least: fewer waste BLAS's packing of the other operand
 MIN_PARALLEL_FLOPS = 1 << 22  # smaller products run in one call
+# OpenBLAS multiplies a product of at most 100^3 multiply-adds (M * N * K) with its "small
+# matrix" kernels, which read the operands in place; a larger one is packed first, which on a
+# thin product (K or N of 9-64: Winograd's GEMMs on narrow layers, a first layer's weight
+# gradient) costs more than the multiplies. Products cut into blocks within this limit ran
+# 1.2-1.9x faster there (one core, AVX-512 build of OpenBLAS 0.3.31; BLASes without such
+# kernels lose little: blocks stay at MIN_SMALL_ROWS rows or more).
+SMALL_PRODUCT = 100**3
+MIN_SMALL_ROWS = 64  # shorter blocks would cost more in calls than the direct kernels save
 
 
 def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     """``a @ b`` for operands of 2 or more dims (batch dims broadcast), on all cores: stacks of
     matrices split by matrix, single products by rows of ``a``, or by columns of ``b`` when
-    ``a`` has few rows (never along the summed axis: each element is one BLAS dot as usual)."""
+    ``a`` has few rows (never along the summed axis: each element is one BLAS dot as usual);
+    each block by rows that BLAS multiplies directly (see ``SMALL_PRODUCT``)."""
     if xp is not np:
         return xp.matmul(a, b, out=out)
+    out = _product_array(a, b) if out is None else out
+    run_chunks(xp, _blocks(a, b), lambda block: _in_small_rows(a[block[0]], b[block[1]], out[block[2]]))
+    return out
+
+
+def summed_matmul(xp: Any, a: Any, b: Any) -> Any:
+    """``a @ b`` as ``matmul``, for a long summed axis and a small result (a weight gradient):
+    the sum of the products of blocks of the summed axis that BLAS multiplies directly (see
+    ``SMALL_PRODUCT``), added in order."""
+    if xp is not np:
+        return xp.matmul(a, b)
+    out = _product_array(a, b)
+    run_chunks(xp, _blocks(a, b), lambda block: _in_small_sums(a[block[0]], b[block[1]], out[block[2]]))
+    return out
+
+
+def _product_array(a: Any, b: Any) -> Any:
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return workspace.empty(np, batch + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
+
+
+def _blocks(a: Any, b: Any) -> list[tuple[Any, Any, Any]]:
+    """How ``matmul`` splits ``a @ b`` over the cores: (index of a, index of b, index of out) per block."""
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    if out is None:
-        out = workspace.empty(np, batch + (m, n), np.result_type(a, b))
     count, whole = int(np.prod(batch)), Ellipsis
-    blocks: list[tuple[Any, Any, Any]] = [(whole, whole, whole)]  # (index of a, index of b, index of out)
-    if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool() or num_threads() <= 1:
-        pass  # one call (within a chunk of run_chunks, blocks would only pack the other operand again)
-    elif a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:
-        blocks = [(s, s, s) for s in chunks(count, -(-count // MATMUL_BLOCKS))]
-    elif m >= 2 * MIN_BLOCK_ROWS:
+    if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool():
+        return [(whole, whole, whole)]  # one call (within a chunk of run_chunks, blocks would only pack the other operand again)
+    if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:
+        return [(s, s, s) for s in chunks(count, -(-count // MATMUL_BLOCKS))]
+    if m >= 2 * MIN_BLOCK_ROWS:
         rows = [(whole, r, slice(None)) for r in chunks(m, max(MIN_BLOCK_ROWS, -(-m // MATMUL_BLOCKS)))]
-        blocks = [(r, whole, r) for r in rows]
-    elif n >= 2 * MIN_BLOCK_ROWS:
+        return [(r, whole, r) for r in rows]
+    if n >= 2 * MIN_BLOCK_ROWS:
         columns = [(whole, c) for c in chunks(n, max(MIN_BLOCK_ROWS, -(-n // MATMUL_BLOCKS)))]
-        blocks = [(whole, c, c) for c in columns]
+        return [(whole, c, c) for c in columns]
+    return [(whole, whole, whole)]
 
-    def product(block: tuple[Any, Any, Any]) -> None:
-        a_index, b_index, out_index = block
-        np.matmul(a[a_index], b[b_index], out=out[out_index])
 
-    run_chunks(xp, blocks, product)
-    return out
+def small_block(other_dims: int, length: int) -> int:
+    """How many of ``length`` rows (or summed positions) to multiply at a time so that a product
+    whose other two dims multiply to ``other_dims`` stays within ``SMALL_PRODUCT``: ``length``
+    itself when it already does, or when such blocks would be shorter than ``MIN_SMALL_ROWS``;
+    otherwise equal blocks."""
+    most = SMALL_PRODUCT // max(other_dims, 1)
+    if length <= most or most < MIN_SMALL_ROWS:
+        return length
+    return -(-length // -(-length // most))
+
+
+def _in_small_rows(a: Any, b: Any, out: Any) -> None:
+    """``np.matmul(a, b, out=out)`` by blocks of rows (see ``small_block``) when ``a`` is stored
+    by rows (a transposed ``a``, a first layer's tap-major rows, ran 30% slower in blocks)."""
+    m = a.shape[-2]
+    block = small_block(a.shape[-1] * b.shape[-1], m) if a.strides[-1] == a.itemsize else m
+    for rows in chunks(m, block):
+        np.matmul(a[..., rows, :], b, out=out[..., rows, :])
+
+
+def _in_small_sums(a: Any, b: Any, out: Any) -> None:
+    """``np.matmul(a, b, out=out)`` as the sum of the products of blocks of the summed axis (see ``small_block``)."""
+    length = a.shape[-1]
+    first, *rest = chunks(length, small_block(a.shape[-2] * b.shape[-1], length))
+    np.matmul(a[..., first], b[..., first, :], out=out)
+    partial = np.empty_like(out) if rest else None
+    for part in rest:
+        np.matmul(a[..., part], b[..., part, :], out=partial)
+        out += partial
 
 
 def elementwise(xp: Any, kernel: Callable[..., Any], *arrays: Any) -> Any:
@@ -243,3 +298,4 @@ def outermost(array: Any, axes: Sequence[int]) -> int:
 def block_index(axis: int, block: slice) -> tuple[slice, ...]:
     """The index that selects ``block`` along ``axis``."""
     return (slice(None),) * axis + (block,)
+

@@ -1,0 +1,66 @@
+"""threads.matmul and threads.summed_matmul: split over the cores and into blocks that BLAS
+multiplies directly, the same products as one ``np.matmul``."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchgrad.ops import threads
+
+
+@pytest.mark.parametrize("length, other_dims, expected", [
+    (1000, 10**4, 100),  # 10 equal blocks of the 100 rows allowed
+    (1000, 3 * 10**3, 250),  # at most 333 rows allowed: 4 equal blocks
+    (300, 10**3, 300),  # within the limit already
+    (1000, 10**5, 1000),  # blocks of 10 rows would be too short: one product
+])
+def test_small_block(length, other_dims, expected):
+    assert threads.small_block(other_dims, length) == expected
+
+
+def _operands(rng, a_shape, b_shape, a_transposed):
+    a = rng.standard_normal(a_shape)
+    if a_transposed:  # the same values, stored column by column
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    return a, rng.standard_normal(b_shape)
+
+
+@pytest.mark.parametrize("a_transposed", [False, True])
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((4, 300, 8), (4, 8, 6)),  # a stack (Winograd's products)
+    ((300, 8), (8, 6)),  # one product, split by rows over the cores
+    ((5, 8), (8, 300)),  # few rows: split by columns
+    ((3, 1, 40, 8), (2, 8, 6)),  # broadcast batch dims
+])
+def test_matmul_in_blocks_is_numpys_product_whatever_the_number_of_threads(a_shape, b_shape, a_transposed, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(threads, "MIN_BLOCK_ROWS", 2)
+    monkeypatch.setattr(threads, "MIN_SMALL_ROWS", 1)
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 7 * 8 * 6)  # blocks of 7 rows
+    rows_seen = []
+    real_matmul = np.matmul
+    monkeypatch.setattr(threads.np, "matmul", lambda a, b, **kw: rows_seen.append(a.shape[-2]) or real_matmul(a, b, **kw))
+    a, b = _operands(np.random.default_rng(0), a_shape, b_shape, a_transposed)
+    results = []
+    for count in (1, 2, 3):
+        monkeypatch.setattr(threads, "num_threads", lambda: count)
+        results.append(threads.matmul(np, a, b))
+        np.testing.assert_array_equal(results[-1], results[0])
+    expected = real_matmul(a, b)
+    np.testing.assert_allclose(results[0], expected, rtol=1e-13, atol=1e-13 * np.abs(expected).max())
+    if len(a_shape) == 3:  # (split over the cores by matrix) blocks of 7 rows where a is stored by rows, else whole
+        assert max(rows_seen) == (300 if a_transposed else 7)
+
+
+@pytest.mark.parametrize("threads_count", [1, 2])
+@pytest.mark.parametrize("a_transposed", [False, True])
+def test_summed_matmul_adds_the_products_of_blocks_in_order(a_transposed, threads_count, monkeypatch):
+    monkeypatch.setattr(threads, "num_threads", lambda: threads_count)  # 2: a stack of 4 split over the cores
+    monkeypatch.setattr(threads, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(threads, "MIN_SMALL_ROWS", 1)
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 6 * 5 * 100)  # blocks of 100 of the 1000 summed positions
+    a, b = _operands(np.random.default_rng(1), (4, 6, 1000), (4, 1000, 5), a_transposed)
+    expected = sum(np.matmul(a[..., k : k + 100], b[..., k : k + 100, :]) for k in range(0, 1000, 100))
+    result = threads.summed_matmul(np, a, b)
+    np.testing.assert_array_equal(result, expected)  # the same sums in the same order
+    np.testing.assert_allclose(result, np.matmul(a, b), rtol=1e-12, atol=1e-12 * np.abs(expected).max())
