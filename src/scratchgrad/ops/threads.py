@@ -24,6 +24,7 @@ combined in block order), so results do not depend on it.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -198,7 +199,7 @@ def _blocks(a: Any, b: Any) -> list[tuple[Any, Any, Any]]:
     """How ``matmul`` splits ``a @ b`` over the cores: (index of a, index of b, index of out) per block."""
     (m, k), n = a.shape[-2:], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    count, whole = int(np.prod(batch)), Ellipsis
+    count, whole = math.prod(batch), Ellipsis
     if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool():
         return [(whole, whole, whole)]  # one call (within a chunk of run_chunks, blocks would only pack the other operand again)
     if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:

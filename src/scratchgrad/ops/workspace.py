@@ -17,6 +17,7 @@ the C library's heap already reuses small blocks.
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import weakref
 from typing import Any, Sequence
@@ -38,7 +39,7 @@ def empty(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
     """An uninitialized array, like ``xp.empty`` (``xp.empty_like(like, shape=shape)`` when
     ``like`` is given: the same order of axes in memory), in recycled memory when it is large."""
     dtype, shape = np.dtype(dtype), tuple(shape)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # (not np.prod: 40x its time on a tuple, which adds up over ~80 calls a step)
     if xp is not np or nbytes < MIN_BYTES:
         return xp.empty(shape, dtype=dtype) if like is None else xp.empty_like(like, dtype=dtype, shape=shape)
     block = _take(nbytes)
@@ -48,7 +49,7 @@ def empty(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
     if like is None or like.ndim != len(shape):
         return flat.reshape(shape)
     order = stride_order(like)
-    return flat.reshape([shape[axis] for axis in order]).transpose(np.argsort(order))
+    return flat.reshape([shape[axis] for axis in order]).transpose(sorted(range(len(order)), key=order.__getitem__))
 
 
 def zeros(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
