@@ -64,3 +64,16 @@ def test_summed_matmul_adds_the_products_of_blocks_in_order(a_transposed, thread
     result = threads.summed_matmul(np, a, b)
     np.testing.assert_array_equal(result, expected)  # the same sums in the same order
     np.testing.assert_allclose(result, np.matmul(a, b), rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_blas_runs_on_one_thread_inside_chunks_and_as_before_after(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas_threads = lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]  # noqa: E731
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    with threadpool_limits(2, "blas"):
+        before = blas_threads()
+        seen = threads.run_chunks(np, range(4), lambda k: threads.run_chunks(np, range(2), lambda j: blas_threads(), lambda a, b: a + b),
+                                  lambda a, b: a + b)
+        assert all(count == 1 for count in seen)  # in the tasks, nested calls included
+        assert blas_threads() == before
