@@ -321,4 +321,3 @@ def outermost(array: Any, axes: Sequence[int]) -> int:
 def block_index(axis: int, block: slice) -> tuple[slice, ...]:
     """The index that selects ``block`` along ``axis``."""
     return (slice(None),) * axis + (block,)
-
