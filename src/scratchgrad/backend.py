@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -78,6 +78,11 @@ def memory_owner(array: Any) -> Any:
 def stride_order(array: Any) -> tuple[int, ...]:
     """``array``'s axes from the outermost in memory (largest stride) to the innermost."""
     return tuple(sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis])))
+
+
+def inverse_permutation(order: Sequence[int]) -> list[int]:
+    """The axes order that undoes ``transpose(order)`` (``np.argsort`` without its ~2 us on a tuple)."""
+    return sorted(range(len(order)), key=order.__getitem__)
 
 
 def device_of(array: Any) -> device:

@@ -73,13 +73,6 @@ def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
     return out
 
 
-def _matmul(a: Any, b: Any) -> Any:
-    """``a @ b`` (stacks of matrices) into a workspace buffer."""
-    xp = get_array_module(a)
-    out = workspace.empty(xp, a.shape[:-1] + b.shape[-1:], xp.result_type(a, b))
-    return threads.matmul(xp, a, b, out=out)
-
-
 CHUNK_BYTES = 16 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
 MIN_CHUNKS = 4  # split small batches further, to keep every core busy
 TAP_MAJOR_BYTES = 64  # im2col rows with shorter channel runs than this (a cache line) are gathered tap-major
@@ -223,7 +216,7 @@ class Im2colKernel:
 
         def chunk(images: slice) -> Any:
             gy = self._grouped(xp.ascontiguousarray(grad_y[:, :, images]))  # (G, rows, C_out/G)
-            cols = _matmul(gy, weights_t)
+            cols = threads.matmul(xp, gy, weights_t)
             self.columns_adjoint(cols, grad_x[:, :, images])
             del cols  # its memory goes back to the workspace for the next columns
             if x is None:
@@ -307,7 +300,7 @@ class WinogradKernel:
             transformed = self._transformed_input(x[:, :, images], y.dtype)
             if keep_input:
                 self.transformed_inputs[images.start, images.stop] = transformed
-            products = _matmul(_matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
+            products = threads.matmul(xp, _matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
             for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
 
         threads.run_chunks(xp, self._chunks(xp, n, max(x.shape[3], c_out), y.itemsize), chunk)
@@ -333,7 +326,7 @@ class WinogradKernel:
             dm = self._tile_array(xp, count, c_out, grad_y.dtype)
             for_blocks(xp, count, lambda b: winograd.output_transform_adjoint(v, gys[:, :, b], dm[..., b, :]), dm.nbytes)
             if u is not None:
-                dv, gxs = _matmul(_matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
+                dv, gxs = threads.matmul(xp, _matrices(dm), u).reshape(dm.shape[:-1] + (c_in,)), grad_x[:, :, images]
                 for_blocks(xp, count, lambda b: winograd.input_transform_adjoint(v, dv[..., b, :], padding, gxs[:, :, b]), dv.nbytes)
                 del dv  # its memory goes back to the workspace (for the transformed input, if not kept)
             if x is None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
-from ..backend import get_array_module
+from ..backend import get_array_module, inverse_permutation
 from ..tensor import Tensor
 from . import workspace
 from .threads import for_blocks
@@ -67,8 +67,7 @@ class ChannelMatrix:
 
     def back(self, matrix: Any) -> Any:
         """A matrix in this order back to the (N, C, *) shape (a view)."""
-        inverse = sorted(range(len(self.order)), key=self.order.__getitem__)
-        return matrix.reshape(tuple(self.shape[axis] for axis in self.order)).transpose(inverse)
+        return matrix.reshape(tuple(self.shape[axis] for axis in self.order)).transpose(inverse_permutation(self.order))
 
     def per_channel(self, values: Any) -> Any:
         """(C,) -> broadcastable against the matrix."""

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autograd.function import Context, Function
+from ..backend import inverse_permutation
 from ..backend import to_device as array_to_device
 from ..dtypes import promote_types
 from ..tensor import Tensor
@@ -55,11 +56,11 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
-        return grad.permute(*np.argsort(ctx.dims).tolist()), None
+        return grad.permute(*inverse_permutation(ctx.dims)), None
 
     @staticmethod
     def write_back(base: Tensor, value: Tensor, dims: tuple[int, ...]) -> Tensor:
-        return value.permute(*np.argsort(dims).tolist())
+        return value.permute(*inverse_permutation(dims))
 
 
 class Expand(Function):

@@ -197,7 +197,7 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     if xp is not np:
         return xp.matmul(a, b, out=out)
     out = _product_array(a, b) if out is None else out
-    run_chunks(xp, _blocks(a, b), lambda block: _in_small_rows(a[block[0]], b[block[1]], out[block[2]]))
+    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_rows(a[block[0]], b[block[1]], out[block[2]]))
     return out
 
 
@@ -208,7 +208,7 @@ def summed_matmul(xp: Any, a: Any, b: Any) -> Any:
     if xp is not np:
         return xp.matmul(a, b)
     out = _product_array(a, b)
-    run_chunks(xp, _blocks(a, b), lambda block: _in_small_sums(a[block[0]], b[block[1]], out[block[2]]))
+    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_sums(a[block[0]], b[block[1]], out[block[2]]))
     return out
 
 
@@ -217,11 +217,10 @@ def _product_array(a: Any, b: Any) -> Any:
     return workspace.empty(np, batch + (a.shape[-2], b.shape[-1]), np.result_type(a, b))
 
 
-def _blocks(a: Any, b: Any) -> list[tuple[Any, Any, Any]]:
-    """How ``matmul`` splits ``a @ b`` over the cores: (index of a, index of b, index of out) per block."""
+def _blocks(a: Any, b: Any, out: Any) -> list[tuple[Any, Any, Any]]:
+    """How ``matmul`` splits ``a @ b`` (into ``out``) over the cores: (index of a, index of b, index of out) per block."""
     (m, k), n = a.shape[-2:], b.shape[-1]
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    count, whole = math.prod(batch), Ellipsis
+    count, whole = math.prod(out.shape[:-2]), Ellipsis
     if 2 * count * m * n * k < MIN_PARALLEL_FLOPS or _in_pool():
         return [(whole, whole, whole)]  # one call (within a chunk of run_chunks, blocks would only pack the other operand again)
     if a.ndim == b.ndim == 3 and a.shape[0] == b.shape[0] and count >= 4:

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..backend import stride_order
+from ..backend import inverse_permutation, stride_order
 
 KEEP_BYTES = 1 << 30  # free blocks held at most, in total
 MIN_BYTES = 1 << 20  # smaller arrays come from the C library's heap
@@ -49,7 +49,7 @@ def empty(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
     if like is None or like.ndim != len(shape):
         return flat.reshape(shape)
     order = stride_order(like)
-    return flat.reshape([shape[axis] for axis in order]).transpose(sorted(range(len(order)), key=order.__getitem__))
+    return flat.reshape([shape[axis] for axis in order]).transpose(inverse_permutation(order))
 
 
 def zeros(xp: Any, shape: Sequence[int], dtype: Any, like: Any = None) -> Any:
