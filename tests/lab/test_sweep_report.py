@@ -1,6 +1,7 @@
 """``sweep`` runs configs one process each; ``report`` turns run directories into a table and a figure."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_sweep_runs_each_config_once_and_report_renders_table_and_figure(make_co
     rows = table(text)
     assert [row[0] for row in rows] == ["first", "second"]
     assert rows[0][2] == "small_cnn ×0.25" and rows[0][6] == "adam 0.002" and rows[1][6] == "sgd 0.01, momentum 0.9"
-    assert "![test curves](report.png)" in text
+    assert "![curves](report.png)" in text
     assert (tmp_path / "out" / "report.png").read_bytes().startswith(PNG)
 
 
@@ -55,13 +56,16 @@ def test_sweep_resumes_an_unfinished_run_and_a_failure_loses_nothing_else(make_c
     assert "failed (exit 2" in output and "missing.safetensors" in (root / "bad" / "console.txt").read_text()
 
 
-def fake_run(folder: Path, seed: int, accuracies: list[float], **overrides: str) -> Path:
-    """A run directory with a config and metrics, as a finished run leaves them."""
+def fake_run(folder: Path, seed: int, accuracies: list[float], val: list[float] | None = None,
+             **overrides: str) -> Path:
+    """A run directory with a config and metrics, as a finished run leaves them (``val``: val accuracies)."""
     config = load_config(None, [f"seed={seed}", "name=setting", "epochs=3", *(f"{k}={v}" for k, v in overrides.items())])
     run = RunDir(folder / f"setting-{seed}-{len(overrides)}")
     run.write_config(config, run_info({}))
-    run.write_metrics([{"epoch": e + 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0, "test_acc": acc,
-                        "lr": 3e-4, "seconds": 60.0} for e, acc in enumerate(accuracies)])
+    val = val or [math.nan] * len(accuracies)
+    run.write_metrics([{"epoch": e + 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": v,
+                        "test_loss": 1.0, "test_acc": acc, "lr": 3e-4, "seconds": 60.0}
+                       for e, (acc, v) in enumerate(zip(accuracies, val))])
     return run.path
 
 
@@ -71,10 +75,13 @@ def test_report_gives_mean_and_std_over_seeds(tmp_path):
     assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
     rows = table((tmp_path / "r.md").read_text())
     assert len(rows) == 2
-    setting, dataset, model, bn, conv, fc, optim, augment, epochs, count, best, at, final, time = rows[0]
-    assert (dataset, model, bn, conv, fc, augment, epochs, count) == ("mnist-sample", "c5l3", "no", "–", "–", "none", "3", "2")
-    assert best == "91.00 ± 1.41" and at == "2 ± 1" and final == "88.50 ± 4.95" and time == "3:00"
-    assert rows[1][3] == "yes" and rows[1][9] == "1" and rows[1][10] == "70.00"
+    setting, dataset, model, bn, conv, fc, optim, augment, engine, epochs, count, honest, val_epoch, best, final, \
+        time = rows[0]
+    assert (dataset, model, bn, conv, fc, augment, engine, epochs, count) == \
+        ("mnist-sample", "c5l3", "no", "–", "–", "none", "scratch", "3", "2")
+    assert honest == "no val split" and val_epoch == "–"
+    assert best == "91.00 ± 1.41 @ 2 ± 1" and final == "88.50 ± 4.95" and time == "3:00"
+    assert rows[1][3] == "yes" and rows[1][10] == "1" and rows[1][13] == "70.00 @ 3"
 
 
 def test_report_of_nothing_is_an_error(tmp_path, capsys):

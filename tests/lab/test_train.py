@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from scratchgrad.lab.config import ConfigError, load_config
 from scratchgrad.lab.trainer import EXIT_DIVERGED, EXIT_INTERRUPTED
 from scratchgrad.serialization import load
 
-HEADER = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
+HEADER = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds"]
 RESUME = {"top": {"epochs": 2}, "model": {"conv_dropout": 0.2}, "augment": {"preset": "study+jitter"}}
 # Runs the CLI, SIGKILL-ing its own process just before a given training batch of a given epoch.
 KILLER = """
@@ -69,7 +70,8 @@ def test_one_epoch_writes_a_complete_run_directory(engine, make_config, tmp_path
 
     rows = metrics(run)
     assert rows[0] == HEADER and len(rows) == 2 and rows[1][0] == "1"
-    epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds = map(float, rows[1])
+    epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, lr, seconds = map(float, rows[1])
+    assert math.isnan(val_loss) and math.isnan(val_acc)  # no data.val_split
     assert 0 < train_loss < 10 and 0 <= train_acc <= 1 and 0 < test_loss < 10 and lr == 2e-3 and seconds > 0
     assert test_acc * 100 == pytest.approx(round(test_acc * 100))  # 100 test images: whole percents
 

@@ -7,44 +7,65 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..data import DataLoader, load_dataset, subset, transforms
+import numpy as np
+
+from ..data import DataLoader, Subset, load_dataset, subset, transforms
 from ..models import build_model
 from .config import ConfigError
 from .engines import Engine
 
 SAMPLE_DATASETS = {"mnist-sample": "mnist"}  # datasets that take another one's augmentation and statistics
+VAL_STREAM = 0x7A1  # with the seed, picks the validation split; apart from the loaders' streams
 
 
 @dataclass
 class Data:
-    """The loaders of a run and the input shape the model must take."""
+    """The loaders of a run and the input shape the model must take (``val`` is None without a split)."""
 
     train: DataLoader
+    val: DataLoader | None
     test: DataLoader
     shape: dict[str, int]  # in_channels, input_size, num_classes
 
 
 def make_data(config: dict[str, Any], prefetch: int = 2) -> Data:
-    """Train and test loaders as ``config`` describes them (the test split is never augmented)."""
+    """Train, validation and test loaders as ``config`` describes them (only training batches are augmented)."""
     data = config["data"]
     name, root = data["dataset"], data["root"] or None
     train_set, test_set = load_dataset(name, train=True, root=root), load_dataset(name, train=False, root=root)
     train_set = _subset(train_set, data["subset"], "data.subset")
     test_set = _subset(test_set, data["test_subset"], "data.test_subset")
+    train_set, val_set = hold_out(train_set, data["val_split"], config["seed"])
     preset = config["augment"]["preset"]
     family = SAMPLE_DATASETS.get(name, name)
     train_transform = transforms.study_preset(family, jitter=preset == "study+jitter", train=preset != "none")
     test_transform = transforms.study_preset(family, train=False)
-    seed = config["seed"]
+    seed, eval_batch = config["seed"], config["eval_batch_size"]
     _, channels, height, width = train_set.images.shape
     if height != width:
         raise ConfigError(f"data.dataset = {name!r}: the models take square images, got {height}x{width}")
     return Data(
         train=DataLoader(train_set, config["batch_size"], shuffle=True, transform=train_transform, seed=seed,
                          prefetch=prefetch),
-        test=DataLoader(test_set, config["eval_batch_size"], transform=test_transform, seed=seed, prefetch=prefetch),
+        val=None if val_set is None else DataLoader(val_set, eval_batch, transform=test_transform, seed=seed,
+                                                    prefetch=prefetch),
+        test=DataLoader(test_set, eval_batch, transform=test_transform, seed=seed, prefetch=prefetch),
         shape={"in_channels": channels, "input_size": height, "num_classes": len(train_set.classes)},
     )
+
+
+def hold_out(dataset: Any, n: int, seed: int) -> tuple[Any, Subset | None]:
+    """(the rest of ``dataset``, ``n`` of its samples drawn with ``seed``), each in dataset order.
+
+    The split depends only on ``(seed, len(dataset))``, so both engines and a resumed run hold
+    out the same images. ``n = 0`` gives ``(dataset, None)``.
+    """
+    if n == 0:
+        return dataset, None
+    if n >= len(dataset):
+        raise ConfigError(f"data.val_split = {n}: expected fewer than the {len(dataset)} training images")
+    order = np.random.default_rng([seed, VAL_STREAM]).permutation(len(dataset))
+    return Subset(dataset, np.sort(order[n:])), Subset(dataset, np.sort(order[:n]))
 
 
 def _subset(dataset: Any, n: int, key: str) -> Any:
@@ -77,8 +98,12 @@ def make_optimizer(config: dict[str, Any], engine: Engine, parameters: Any) -> A
 
 
 def make_scheduler(config: dict[str, Any], engine: Engine, optimizer: Any, steps_per_epoch: int) -> tuple[Any, bool]:
-    """(scheduler or None, whether it steps after every batch rather than every epoch)."""
-    schedule, epochs = config["schedule"], config["epochs"]
+    """(scheduler or None, whether it steps after every batch rather than every epoch).
+
+    Cosine and onecycle span ``schedule.total_epochs`` (the run's epochs unless set), so a run
+    resumed with more epochs, up to it, continues the schedule it started.
+    """
+    schedule, epochs = config["schedule"], config["schedule"]["total_epochs"]
     lr_scheduler = engine.optim.lr_scheduler
     name = schedule["name"]
     if name == "none":

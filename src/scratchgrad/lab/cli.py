@@ -70,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
         return resume(args.resume, args.overrides)
     if not args.config:
         raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
-    return train(load_config(args.config, overrides), args.out)
+    return train(load_config(args.config, overrides), args.out, config_file=args.config)
 
 
 def add_sweep(subparsers: argparse._SubParsersAction) -> None:
@@ -98,14 +98,15 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
         description="Write the study's Table 1 for RUN_DIRs (mean ± std over seeds) and a figure of their curves.")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
     parser.add_argument("-o", "--output", default="report.md", help="Markdown file (the figure goes beside it)")
+    parser.add_argument("--csv", metavar="FILE", help="also write one CSV row per run (e.g. results/runs.csv)")
     parser.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from scratchgrad.lab.report import report
 
-    figure = report(args.runs, args.output)
-    print(f"wrote {args.output}" + (f" and {figure}" if figure else ""))
+    figure = report(args.runs, args.output, csv_out=args.csv)
+    print(f"wrote {args.output}" + (f", {figure}" if figure else "") + (f", {args.csv}" if args.csv else ""))
     return 0
 
 

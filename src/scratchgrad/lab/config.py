@@ -40,12 +40,16 @@ class Key:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None  # inclusive
     below: float | None = None  # exclusive upper bound
+    maximum: float | None = None  # inclusive upper bound
     positive: bool = False
     item: type | None = None  # element type of a list
+    length: int | None = None  # of a list
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` converted to this key's type; a ConfigError names what is allowed."""
         value = _typed(name, value, self.default, self.item)
+        if self.length is not None and len(value) != self.length:
+            raise ConfigError(f"{name} = {value!r} has {len(value)} items; expected {self.length}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{name} = {value!r} is not allowed; expected one of {', '.join(self.choices)}")
         for number in value if isinstance(value, list) else [value]:
@@ -56,10 +60,12 @@ class Key:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             return
         if (self.minimum is not None and number < self.minimum) or (self.positive and not number > 0) \
-                or (self.below is not None and not number < self.below):
+                or (self.below is not None and not number < self.below) \
+                or (self.maximum is not None and number > self.maximum):
             bounds = [f">= {self.minimum}"] if self.minimum is not None else []
             bounds += ["> 0"] if self.positive else []
             bounds += [f"< {self.below}"] if self.below is not None else []
+            bounds += [f"<= {self.maximum}"] if self.maximum is not None else []
             raise ConfigError(f"{name} = {number!r} is out of range; expected a value {' and '.join(bounds)}")
 
 
@@ -77,6 +83,9 @@ SCHEMA: dict[str, Any] = {
         "dataset": Key("mnist-sample", choices=DATASET_NAMES),
         "subset": Key(0, "train on a class-balanced subset of this many images; 0 for all", minimum=0),
         "test_subset": Key(0, "evaluate on a class-balanced subset of the test split; 0 for all", minimum=0),
+        "val_split": Key(0, "images held out of the training set (drawn with the seed) on which the best epoch "
+                            "is chosen; 0: none, the best epoch is then chosen on the test set, as the study did",
+                         minimum=0),
         "root": Key("", "folder holding the dataset files; '' for the usual places"),
     },
     "model": {},
@@ -86,7 +95,7 @@ SCHEMA: dict[str, Any] = {
         "weight_decay": Key(1e-6, minimum=0),
         "momentum": Key(0.9, "sgd only", minimum=0),
         "nesterov": Key(False, "sgd only"),
-        "betas": Key([0.9, 0.999], "adam and adamw only", minimum=0, below=1, item=float),
+        "betas": Key([0.9, 0.999], "adam and adamw only", minimum=0, below=1, item=float, length=2),
         "eps": Key(1e-8, "adam and adamw only", positive=True),
     },
     "schedule": {
@@ -96,6 +105,8 @@ SCHEMA: dict[str, Any] = {
         "milestones": Key([], "multistep: epochs at which to decay", minimum=1, item=int),
         "eta_min": Key(0.0, "cosine: final learning rate", minimum=0),
         "max_lr": Key(0.0, "onecycle: peak learning rate; 0 for 10 x optim.lr", minimum=0),
+        "total_epochs": Key(0, "cosine, onecycle: epochs the schedule spans (>= epochs, so that --resume "
+                               "--set epochs=N can extend a run up to it); 0: the run's epochs", minimum=0),
     },
     "augment": {
         "preset": Key("none", "the study's augmentation; normalisation always applies", choices=AUGMENT_PRESETS),
@@ -142,6 +153,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(stream)
     except FileNotFoundError:
         raise ConfigError(f"config {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path}: is a directory; expected a TOML file (see experiments/)") from None
+    except OSError as error:
+        raise ConfigError(f"config {path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not a text file (not UTF-8); expected a TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config {path}: not valid TOML: {error}") from None
 
@@ -168,12 +185,30 @@ def resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
         _merge(config, raw, schema, [], valid_keys(schema))
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
+    _size_schedule(config, source)
     return config
+
+
+def _size_schedule(config: dict[str, Any], source: str) -> None:
+    """Make the schedule's length explicit (``schedule.total_epochs``); cosine and onecycle end there."""
+    schedule = config["schedule"]
+    schedule["total_epochs"] = schedule["total_epochs"] or config["epochs"]
+    if schedule["name"] in ("cosine", "onecycle") and config["epochs"] > schedule["total_epochs"]:
+        raise ConfigError(
+            f"{source}: epochs = {config['epochs']} goes past schedule.total_epochs = {schedule['total_epochs']}, "
+            f"where the {schedule['name']} schedule ends. Stretching it would change the learning rates of epochs "
+            f"already trained, so a run cannot be extended past it: start a new run with epochs = "
+            f"{config['epochs']} (set schedule.total_epochs ahead to extend it later), or start from this run's "
+            f"weights with --set weights=RUN_DIR/last.safetensors")
+
+
+# Bounds of model options, checked before a model is built: a width of 1000 would allocate tens of GiB.
+MODEL_OPTION_BOUNDS: dict[str, dict[str, Any]] = {"width": {"positive": True, "maximum": 4.0}}
 
 
 def model_schema(name: str) -> dict[str, Key]:
     """The keys of the ``[model]`` table for model ``name``."""
-    options = {key: Key(default) for key, default in model_options(name).items()}
+    options = {key: Key(default, **MODEL_OPTION_BOUNDS.get(key, {})) for key, default in model_options(name).items()}
     return {"name": Key("c5l3", choices=MODEL_NAMES), **options}
 
 
@@ -271,13 +306,18 @@ def dump_toml(config: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# TOML basic strings: a backslash, a quote and the control characters must be escaped (tab may stay; escaped too).
+_TOML_ESCAPES = {**{chr(code): f"\\u{code:04x}" for code in (*range(0x20), 0x7F)},
+                 "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)  # repr round-trips floats exactly
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_TOML_ESCAPES.get(char, char) for char in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"dump_toml: cannot write a {type(value).__name__} ({value!r})")

@@ -58,7 +58,13 @@ class Engine:
         raise NotImplementedError
 
     def versions(self) -> dict[str, str]:
-        return {"python": platform.python_version(), "numpy": np.__version__, "scratchgrad": scratchgrad.__version__}
+        """Versions of what computes, and the processor it runs on (results tables name it)."""
+        return {"python": platform.python_version(), "numpy": np.__version__, "scratchgrad": scratchgrad.__version__,
+                "processor": self.processor()}
+
+    def processor(self) -> str:
+        """The CPU's model name, or the GPU's on device "cuda"."""
+        return cpu_name()
 
     def export(self, obj: Any) -> Any:
         """``obj`` (a state dict, possibly nested) with every tensor replaced by a NumPy array."""
@@ -105,6 +111,13 @@ class ScratchEngine(Engine):
 
     def rng_state(self) -> dict[str, Any]:
         return {"scratchgrad": scratchgrad.get_rng_state()}
+
+    def processor(self) -> str:
+        if self.device == "cuda":
+            import cupy
+
+            return cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
+        return super().processor()
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
         scratchgrad.set_rng_state(state["scratchgrad"])
@@ -156,6 +169,9 @@ class TorchEngine(Engine):
     def versions(self) -> dict[str, str]:
         return {**super().versions(), "torch": self.torch.__version__}
 
+    def processor(self) -> str:
+        return self.torch.cuda.get_device_name() if self.device == "cuda" else super().processor()
+
 
 ENGINES: dict[str, type[Engine]] = {"scratch": ScratchEngine, "torch": TorchEngine}
 
@@ -164,6 +180,18 @@ def make_engine(name: str, device: str = "cpu") -> Engine:
     if name not in ENGINES:
         raise ConfigError(f"engine = {name!r} is not allowed; expected one of {', '.join(ENGINES)}")
     return ENGINES[name](device)
+
+
+def cpu_name() -> str:
+    """The CPU's model name as the OS reports it (``/proc/cpuinfo`` on Linux), else platform's guess."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _tree_map(obj: Any, is_leaf: Any, fn: Any) -> Any:

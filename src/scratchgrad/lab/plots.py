@@ -12,23 +12,41 @@ Rows = Sequence[dict[str, float]]
 
 
 def plot_curves(rows: Rows, path: str | Path, title: str = "") -> None:
-    """One run: train and test loss, train and test accuracy, per epoch."""
+    """One run: train, validation (when held out) and test loss and accuracy, per epoch."""
     figure, (loss_axes, acc_axes) = _figure(2, title)
     epochs = [row["epoch"] for row in rows]
-    for split, style in (("train", "--"), ("test", "-")):
+    has_val = any(row["val_acc"] == row["val_acc"] for row in rows)  # nan != nan: no split
+    for split, style in (("train", "--"), ("val", ":"), ("test", "-"))[:: 1 if has_val else 2]:
         loss_axes.plot(epochs, [row[f"{split}_loss"] for row in rows], style, marker=".", label=split)
         acc_axes.plot(epochs, [100 * row[f"{split}_acc"] for row in rows], style, marker=".", label=split)
     _finish(loss_axes, acc_axes)
     _save(figure, path)
 
 
-def plot_runs(runs: Sequence[tuple[str, Rows]], path: str | Path, title: str = "") -> None:
-    """Several runs: test loss and test accuracy of each ``(label, rows)``, one color per run."""
+def plot_groups(groups: Sequence[tuple[str, Sequence[Rows]]], path: str | Path, title: str = "") -> None:
+    """Several settings, each ``(label, rows of each seed's run)``: test loss and accuracy per epoch.
+
+    One color per setting: the mean over its runs as a line and mean ± std as a band; the
+    validation accuracy (where held out) as a dashed line in the accuracy panel.
+    """
+    import numpy as np
+
     figure, (loss_axes, acc_axes) = _figure(2, title)
-    for label, rows in runs:
-        epochs = [row["epoch"] for row in rows]
-        line, = acc_axes.plot(epochs, [100 * row["test_acc"] for row in rows], label=label)
-        loss_axes.plot(epochs, [row["test_loss"] for row in rows], color=line.get_color(), label=label)
+    for label, runs in groups:
+        epochs = min(len(rows) for rows in runs)
+        x = [row["epoch"] for row in runs[0][:epochs]]
+        line = None
+        for axes, key, scale in ((acc_axes, "test_acc", 100), (loss_axes, "test_loss", 1), (acc_axes, "val_acc", 100)):
+            values = scale * np.array([[row[key] for row in rows[:epochs]] for rows in runs])
+            if np.isnan(values).all():
+                continue
+            mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(epochs)
+            color = line.get_color() if line is not None else None
+            drawn, = axes.plot(x, mean, "--" if key == "val_acc" else "-", color=color,
+                               label=f"{label}, val" if key == "val_acc" else label)
+            line = line or drawn
+            if key != "val_acc":
+                axes.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2, linewidth=0)
     _finish(loss_axes, acc_axes, prefix="test ")
     _save(figure, path)
 

@@ -1,23 +1,39 @@
-"""``scratchgrad report``: the study's Table 1 for a set of runs, and one figure of their curves.
+"""``scratchgrad report``: the study's Table 1 for a set of runs, one figure of their curves, and runs.csv.
 
-Runs whose configs differ only in the seed form one row, with mean ± std over the
-seeds. Best test accuracy is picked over epochs on the test set, as the study did
-(it had no validation split); the final accuracy is the last epoch's.
+Runs whose configs differ only in the seed form one row, with mean ± std over the seeds.
+Two numbers are reported side by side:
+
+- **test acc at best val epoch** (the honest protocol): the epoch is chosen on the
+  validation split held out of the training set (``data.val_split``) and the test set is
+  only read at that epoch;
+- **best test acc over epochs** (the study's protocol, for comparison with its table): the
+  epoch is chosen on the test set itself, which overstates what a model would score on
+  unseen data.
+
+A run without a validation split has only the second; its honest cell says so.
 """
 from __future__ import annotations
 
+import csv
+import io
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import MODEL_NAMES, model_options
 from .config import ConfigError, dump_toml
-from .plots import plot_runs
+from .plots import plot_groups
 from .rundir import RunDir, write_atomic
 
 HEADER = ["setting", "dataset", "model", "BatchNorm", "conv dropout", "fc dropout", "optimizer", "augment",
-          "epochs", "runs", "best test acc (%)", "epoch of best", "final test acc (%)", "wall time"]
+          "engine", "epochs", "seeds", "test acc at best val epoch (%)", "best val epoch",
+          "best test acc over epochs (%) [study's protocol]", "final test acc (%)", "wall time"]
+CSV_COLUMNS = ["experiment", "name", "dataset", "model", "options", "engine", "device", "processor", "epochs",
+               "seed", "val_split", "best_val_epoch", "test_acc_at_best_val", "best_test_acc", "best_test_epoch",
+               "final_test_acc", "wall_seconds", "commit"]
 
 
 @dataclass
@@ -29,7 +45,9 @@ class RunResult:
     rows: list[dict[str, float]]
     planned: int  # the config's epochs
     epochs: int  # epochs finished
-    best_acc: float
+    best_val_epoch: int | None  # None without a validation split
+    test_at_best_val: float  # nan without a validation split
+    best_acc: float  # best test accuracy over epochs (the study's protocol)
     best_epoch: int
     final_acc: float
     seconds: float
@@ -42,15 +60,15 @@ def run_result(run: RunDir) -> RunResult | None:
         return None
     config = run.read_config()
     best = max(rows, key=lambda row: row["test_acc"])  # the first of equal maxima, as a strict > keeps it
-    return RunResult(run.path, config, rows, config["epochs"], rows[-1]["epoch"], best["test_acc"],
-                     best["epoch"], rows[-1]["test_acc"], sum(row["seconds"] for row in rows))
+    validated = [row for row in rows if not math.isnan(row["val_acc"])]
+    chosen = max(validated, key=lambda row: row["val_acc"]) if validated else None
+    return RunResult(run.path, config, rows, config["epochs"], rows[-1]["epoch"],
+                     chosen["epoch"] if chosen else None, chosen["test_acc"] if chosen else math.nan,
+                     best["test_acc"], best["epoch"], rows[-1]["test_acc"], sum(row["seconds"] for row in rows))
 
 
-def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any = print) -> Path | None:
-    """Write the Markdown table to ``out`` and the figure beside it (same name, ``.png``).
-
-    Returns the figure's path, or None when matplotlib is not installed (the table is written anyway).
-    """
+def collect(paths: Sequence[str | Path], echo: Any = print) -> list[RunResult]:
+    """The results of every run in ``paths`` that finished an epoch (the others are named and skipped)."""
     results = []
     for path in paths:
         result = run_result(RunDir(path))
@@ -60,22 +78,67 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
             results.append(result)
     if not results:
         raise ConfigError("report: none of the given runs has a finished epoch")
+    return results
+
+
+def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any = print,
+           csv_out: str | Path | None = None) -> Path | None:
+    """Write the Markdown table to ``out``, the figure beside it (same name, ``.png``), and runs.csv to ``csv_out``.
+
+    Returns the figure's path, or None when matplotlib is not installed (the table is written anyway).
+    """
+    results = collect(paths, echo)
     groups = _group(results)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure: Path | None = out.with_suffix(".png")
     try:
-        plot_runs([(_label(result, len(group)), result.rows) for group in groups for result in group], figure,
-                  title="test loss and accuracy per epoch")
+        plot_groups([(_group_label(group), [result.rows for result in group]) for group in groups], figure,
+                    title="accuracy per epoch (mean ± std over seeds)")
     except ImportError as error:
         echo(f"no figure: {error} (pip install 'scratchgrad[plot]')")
         figure = None
     lines = ["# Results", "", markdown_table(HEADER, [_row(group) for group in groups]), ""]
-    lines += [f"![test curves]({figure.name})", ""] if figure else []
-    lines += ["Best test accuracy is picked over epochs on the test set (no validation split), as in the study; "
-              "mean ± std where a setting ran with several seeds.", ""]
+    lines += [f"![curves]({figure.name})", ""] if figure else []
+    lines += ["*Test acc at best val epoch*: the epoch with the best accuracy on the validation split held out of "
+              "the training set (`data.val_split`), the test set read only there. *Best test acc over epochs*: "
+              "the epoch chosen on the test set itself, as the study did; for comparison with its table only. "
+              "Mean ± std over seeds where a setting ran with several.", ""]
     write_atomic(out, "\n".join(lines))
+    if csv_out is not None:
+        write_atomic(csv_out, runs_csv(results))
     return figure
+
+
+def runs_csv(results: Sequence[RunResult]) -> str:
+    """One CSV row per run (``CSV_COLUMNS``), accuracies in percent."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for result in results:
+        config, run = result.config, result.config.get("run", {})
+        writer.writerow({
+            "experiment": run.get("config_file", ""), "name": config["name"], "dataset": config["data"]["dataset"],
+            "model": config["model"]["name"], "options": _options(config["model"]), "engine": config["engine"],
+            "device": config["device"], "processor": run.get("processor", ""), "epochs": result.epochs,
+            "seed": config["seed"], "val_split": config["data"].get("val_split", 0),
+            "best_val_epoch": result.best_val_epoch or "", "test_acc_at_best_val": _percent(result.test_at_best_val),
+            "best_test_acc": _percent(result.best_acc), "best_test_epoch": result.best_epoch,
+            "final_test_acc": _percent(result.final_acc), "wall_seconds": round(result.seconds),
+            "commit": run.get("git_commit", ""),
+        })
+    return buffer.getvalue()
+
+
+def _options(model: dict[str, Any]) -> str:
+    """The model options that differ from the model's defaults, as ``key=value; ...``."""
+    defaults = model_options(model["name"]) if model["name"] in MODEL_NAMES else {}
+    return "; ".join(f"{key}={value}" for key, value in model.items()
+                     if key != "name" and defaults.get(key, object()) != value)
+
+
+def _percent(accuracy: float) -> str:
+    return "" if math.isnan(accuracy) else f"{100 * accuracy:.2f}"
 
 
 def _group(results: list[RunResult]) -> list[list[RunResult]]:
@@ -87,25 +150,28 @@ def _group(results: list[RunResult]) -> list[list[RunResult]]:
     return list(groups.values())
 
 
-def _label(result: RunResult, group_size: int) -> str:
-    name = result.config["name"]
-    return f"{name} (seed {result.config['seed']})" if group_size > 1 else name
+def _group_label(group: list[RunResult]) -> str:
+    config = group[0].config
+    return f"{config['name']} ({config['engine']}, {len(group)} seed{'s' if len(group) > 1 else ''})"
 
 
 def _row(group: list[RunResult]) -> list[str]:
     config = group[0].config
     model, optim = config["model"], config["optim"]
+    defaults = model_options(model["name"]) if model["name"] in MODEL_NAMES else {}
     width = f" ×{model['width']:g}" if model.get("width", 1) != 1 else ""
     optimizer = f"{optim['name']} {optim['lr']:g}" + (f", momentum {optim['momentum']:g}" if optim["name"] == "sgd" else "")
     epochs = {result.epochs for result in group}
     done = f"{min(epochs)}" if epochs == {config["epochs"]} else f"{min(epochs)}/{config['epochs']}"
+    validated = [result for result in group if result.best_val_epoch is not None]
     return [
         config["name"], config["data"]["dataset"], model["name"] + width,
-        "yes" if model.get("batchnorm", model["name"] != "c5l3") else "no",
+        "yes" if model.get("batchnorm", "batchnorm" not in defaults) else "no",
         _probability(model.get("conv_dropout", 0)), _probability(model.get("fc_dropout", 0)),
-        optimizer, config["augment"]["preset"], done, str(len(group)),
-        _spread([100 * result.best_acc for result in group], 2),
-        _spread([result.best_epoch for result in group], 0),
+        optimizer, config["augment"]["preset"], config["engine"], done, str(len(group)),
+        _spread([100 * result.test_at_best_val for result in validated], 2) if validated else "no val split",
+        _spread([result.best_val_epoch for result in validated], 0) if validated else "–",
+        _spread([100 * result.best_acc for result in group], 2) + f" @ {_spread([r.best_epoch for r in group], 0)}",
         _spread([100 * result.final_acc for result in group], 2),
         duration(statistics.mean(result.seconds for result in group)),
     ]

@@ -99,13 +99,16 @@ def _set_flags(overrides: list[str]) -> list[str]:
 
 def summary(jobs: list[Job]) -> str:
     """A Markdown table: each run's status and results so far."""
-    header = ["run", "status", "epochs", "best test acc", "epoch of best", "final test acc", "wall time"]
+    header = ["run", "status", "epochs", "test acc at best val", "best test acc (study)", "final test acc",
+              "wall time"]
     rows = []
     for job in jobs:
         result = run_result(RunDir(job.out)) if RunDir(job.out).exists() else None
         if result is None:
             rows.append([str(job.out), job.status, "0", "–", "–", "–", "–"])
             continue
-        rows.append([str(job.out), job.status, f"{result.epochs}/{result.planned}", f"{100 * result.best_acc:.2f}",
-                     str(result.best_epoch), f"{100 * result.final_acc:.2f}", duration(result.seconds)])
+        honest = f"{100 * result.test_at_best_val:.2f} @ {result.best_val_epoch}" if result.best_val_epoch else "–"
+        rows.append([str(job.out), job.status, f"{result.epochs}/{result.planned}", honest,
+                     f"{100 * result.best_acc:.2f} @ {result.best_epoch}", f"{100 * result.final_acc:.2f}",
+                     duration(result.seconds)])
     return markdown_table(header, rows)

@@ -11,8 +11,10 @@ from .trainer import Trainer
 RESUMABLE_KEYS = ("epochs",)  # what --set may change when a run resumes
 
 
-def train(config: dict[str, Any], out: str | Path | None = None) -> int:
+def train(config: dict[str, Any], out: str | Path | None = None, config_file: str | Path | None = None) -> int:
     """Train ``config`` in a new run directory ``out`` (default ``runs/<name>``, made unique).
+
+    ``config_file``, the file ``config`` was read from, is recorded in config.toml's [run] table.
 
     Returns the exit status of :meth:`Trainer.fit`.
     """
@@ -21,7 +23,7 @@ def train(config: dict[str, Any], out: str | Path | None = None) -> int:
         raise ConfigError(f"{run.path} already holds a run; resume it with "
                           f"`scratchgrad train --resume {run.path}` or choose another --out")
     trainer = Trainer(config, run)
-    run.write_config(config, run_info(trainer.engine.versions()))
+    run.write_config(config, run_info(trainer.engine.versions(), config_file))
     run.write_metrics([])
     _log_start(trainer, "started")
     return trainer.fit()

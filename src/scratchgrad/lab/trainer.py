@@ -1,8 +1,12 @@
 """The training loop: one loop for both engines, resumable at any step.
 
-After every epoch the loop evaluates on the test split (eval mode, no_grad), saves the
-weights, then the training state — the commit point — and then rewrites metrics.csv
-from it. The state holds the model, optimizer, scheduler, progress (epoch, step within
+After every epoch the loop evaluates on the validation split (when ``data.val_split`` holds
+one out) and on the test split (eval mode, no_grad), saves the weights, then the training
+state — the commit point — and then rewrites metrics.csv from it. ``best.safetensors`` is
+the epoch of best validation accuracy; without a validation split, of best test accuracy
+(the study's protocol, which reports what it selected on).
+
+The state holds the model, optimizer, scheduler, progress (epoch, step within
 it, running sums), the metrics so far and the engine's random state (scratchgrad's
 default generator, or torch's CPU and CUDA generators); the data needs none, as the
 batches of epoch e depend only on (seed, e). A run killed before a commit resumes from
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from scratchgrad import serialization
@@ -34,10 +39,11 @@ from .plots import plot_curves
 from .rundir import BEST, CURVES, LAST, STATE, RunDir
 
 EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
+STATE_KEYS = ("model", "optimizer", "scheduler", "rng", "progress", "metrics")
 
 
 class Diverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss, a weight or a buffer became NaN or infinite."""
 
 
 class Interrupted(RuntimeError):
@@ -54,7 +60,7 @@ class Progress:
     correct: int = 0
     seen: int = 0
     seconds: float = 0.0
-    best_acc: float = -1.0
+    best_acc: float = -1.0  # on the split the best epoch is chosen on (see Trainer.selection_split)
     best_epoch: int = 0
 
 
@@ -81,20 +87,51 @@ class Trainer:
         self.progress = Progress()
         self.rows: list[dict[str, float]] = []
 
-    def resume(self) -> None:
-        """Continue from the run directory's saved state (a fresh start when there is none)."""
+    @property
+    def selection_split(self) -> str:
+        """The split whose accuracy chooses the best epoch: "val", or "test" without a validation split."""
+        return "test" if self.data.val is None else "val"
+
+    def resume(self, restart: bool = False) -> None:
+        """Continue from the run directory's saved state, or start over with ``restart``.
+
+        A run without a state starts from epoch 0 only when it never finished an epoch (it
+        was stopped in its first); otherwise its state was lost, and a ConfigError offers
+        ``--restart`` rather than silently retraining over its metrics and weights.
+        """
+        if restart:
+            for name in (STATE, LAST, BEST):
+                self.run.file(name).unlink(missing_ok=True)
         state = self.run.load(STATE)
         if state is None:
+            finished = self.run.finished_epochs() if self.run.file(LAST).is_file() or not restart else 0
+            if finished or self.run.file(LAST).is_file():
+                raise ConfigError(f"{self.run.path}: {finished or 'some'} epochs finished but {STATE} is missing, so "
+                                  "the run cannot continue where it stopped; restore the file, or start over (its "
+                                  f"metrics and weights are discarded): scratchgrad train --resume {self.run.path} "
+                                  "--restart")
             self.run.write_metrics([])
             return
-        self._load_weights(state["model"], f"{self.run.file(STATE)}")
-        self.optimizer.load_state_dict(self.engine.restore(state["optimizer"]))
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.engine.set_rng_state(self.engine.restore(state["rng"]))
-        self.progress = Progress(**state["progress"])
-        self.rows = list(state["metrics"])
+        self._load_state(state)
         self.run.write_metrics(self.rows)  # a run killed just after its commit lacks the last row
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        where = self.run.file(STATE)
+        missing = [key for key in STATE_KEYS if key not in state]
+        if missing:
+            raise ConfigError(f"{where}: not a training state: no {', '.join(missing)} (a weights file in its place?); "
+                              f"restore it, or start over: scratchgrad train --resume {self.run.path} --restart")
+        self._load_weights(state["model"], f"{where}")
+        try:
+            self.optimizer.load_state_dict(self.engine.restore(state["optimizer"]))
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            self.engine.set_rng_state(self.engine.restore(state["rng"]))
+            self.progress = Progress(**state["progress"])
+            self.rows = [dict(row) for row in state["metrics"]]
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
+            raise ConfigError(f"{where}: does not hold this run's training state ({type(error).__name__}: {error}); "
+                              f"restore it, or start over: scratchgrad train --resume {self.run.path} --restart") from None
 
     def fit(self) -> int:
         """Train until ``epochs``; returns the exit status (EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED)."""
@@ -116,7 +153,10 @@ class Trainer:
                              f"state saved: scratchgrad train --resume {self.run.path}", self.echo)
                 return EXIT_INTERRUPTED
         best = self.progress
-        self.run.log(f"done: best test acc {100 * best.best_acc:.2f}% at epoch {best.best_epoch}", self.echo)
+        there = "" if self.data.val is None else \
+            f" (test acc {100 * self.rows[best.best_epoch - 1]['test_acc']:.2f}% there)"
+        self.run.log(f"done: best {self.selection_split} acc {100 * best.best_acc:.2f}% at epoch {best.best_epoch}"
+                     + there, self.echo)
         return EXIT_OK
 
     # ----------------------------------------------------------------- epochs
@@ -140,9 +180,11 @@ class Trainer:
                 if stop.is_set():
                     progress.seconds += time.perf_counter() - start
                     raise Interrupted
+        val_loss, val_acc = self.evaluate(self.data.val) if self.data.val is not None else (math.nan, math.nan)
         test_loss, test_acc = self.evaluate()
         return {"epoch": epoch, "train_loss": progress.loss_sum / progress.seen,
-                "train_acc": progress.correct / progress.seen, "test_loss": test_loss, "test_acc": test_acc,
+                "train_acc": progress.correct / progress.seen, "val_loss": val_loss, "val_acc": val_acc,
+                "test_loss": test_loss, "test_acc": test_acc,
                 "lr": lr, "seconds": progress.seconds + time.perf_counter() - start}
 
     def _train_step(self, images: Any, labels: Any, epoch: int, step: int) -> tuple[float, int]:
@@ -158,13 +200,14 @@ class Trainer:
             self.scheduler.step()
         return value, int((self.engine.numpy(logits).argmax(1) == labels).sum())
 
-    def evaluate(self) -> tuple[float, float]:
-        """(mean loss, accuracy) on the test split, in eval mode under no_grad."""
+    def evaluate(self, loader: Any = None) -> tuple[float, float]:
+        """(mean loss, accuracy) on ``loader`` (default: the test split), in eval mode under no_grad."""
+        loader = self.data.test if loader is None else loader
         self.model.eval()
         loss_sum, correct, seen = 0.0, 0, 0
-        self.data.test.set_epoch(0)
+        loader.set_epoch(0)
         with self.engine.no_grad():
-            for images, labels in self.data.test:
+            for images, labels in loader:
                 logits = self.model(self.engine.tensor(images))
                 loss_sum += float(self.engine.cross_entropy(logits, self.engine.tensor(labels)).item()) * len(labels)
                 correct += int((self.engine.numpy(logits).argmax(1) == labels).sum())
@@ -175,13 +218,14 @@ class Trainer:
     def _end_epoch(self, row: dict[str, float]) -> None:
         """Record the epoch: weights, then the state (the commit point), then metrics.csv and the plot."""
         progress = self.progress
+        weights = self.engine.export(self.model.state_dict())
+        _check_finite(weights, row["epoch"])
         self.rows.append(row)
         if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
-        weights = self.engine.export(self.model.state_dict())
         self.run.save(LAST, weights)
-        if row["test_acc"] > progress.best_acc:
-            progress.best_acc, progress.best_epoch = row["test_acc"], row["epoch"]
+        if row[f"{self.selection_split}_acc"] > progress.best_acc:
+            progress.best_acc, progress.best_epoch = row[f"{self.selection_split}_acc"], row["epoch"]
             self.run.save(BEST, weights)
         self.progress = Progress(epoch=row["epoch"], best_acc=progress.best_acc, best_epoch=progress.best_epoch)
         self._save_state()
@@ -207,22 +251,35 @@ class Trainer:
     def _load_weights(self, weights: dict[str, Any], source: str) -> None:
         try:
             self.model.load_state_dict(self.engine.restore(weights))
-        except (RuntimeError, ValueError, KeyError) as error:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ConfigError(f"{source}: these weights do not fit model {self.config['model']['name']}: "
                               f"{error}") from None
 
 
 def _read_weights(path: str) -> dict[str, Any]:
+    expected = "expected a safetensors file of model weights, e.g. RUN_DIR/best.safetensors"
     try:
         return serialization.load(path)
     except FileNotFoundError:
         raise ConfigError(f"weights = {path!r}: no such file") from None
+    except OSError as error:  # a directory, no permission
+        raise ConfigError(f"weights = {path!r}: cannot be read ({error.strerror}); {expected}") from None
+    except serialization.SafetensorsError as error:
+        raise ConfigError(f"weights = {path!r}: {error}; {expected}") from None
+
+
+def _check_finite(weights: dict[str, Any], epoch: int) -> None:
+    """Diverged when a parameter or a buffer (BatchNorm's running statistics) is NaN or infinite."""
+    bad = [name for name, array in weights.items() if not np.isfinite(array).all()]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise Diverged(f"{bad[0]}{more} is not finite after epoch {epoch}")
 
 
 def _describe(row: dict[str, float], epochs: int) -> str:
-    return (f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
-            f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:.2f}%  lr {row['lr']:.3g}  "
-            f"{row['seconds']:.1f} s")
+    splits = ("train", "test") if math.isnan(row["val_acc"]) else ("train", "val", "test")
+    scores = "  ".join(f"{split} loss {row[f'{split}_loss']:.4f} acc {100 * row[f'{split}_acc']:.2f}%" for split in splits)
+    return f"epoch {row['epoch']}/{epochs}  {scores}  lr {row['lr']:.3g}  {row['seconds']:.1f} s"
 
 
 def _echo(message: str) -> None:

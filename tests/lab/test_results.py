@@ -1,0 +1,80 @@
+"""The honest protocol: a validation split chooses the best epoch; report and runs.csv show both protocols."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from scratchgrad.data import mnist_sample
+from scratchgrad.lab.build import hold_out
+from scratchgrad.lab.cli import main
+from scratchgrad.lab.config import ConfigError
+from scratchgrad.lab.rundir import RunDir
+
+from test_sweep_report import fake_run, table
+
+
+def test_hold_out_is_fixed_by_the_seed_disjoint_and_complete():
+    train = mnist_sample(train=True)
+    rest, val = hold_out(train, 100, seed=3)
+    again_rest, again_val = hold_out(train, 100, seed=3)
+    _, other_val = hold_out(train, 100, seed=4)
+    assert len(val) == 100 and len(rest) == len(train) - 100
+    assert np.array_equal(val.indices, again_val.indices) and np.array_equal(rest.indices, again_rest.indices)
+    assert not np.array_equal(val.indices, other_val.indices)
+    assert set(val.indices).isdisjoint(rest.indices)
+    assert sorted([*val.indices, *rest.indices]) == list(range(len(train)))
+    assert np.array_equal(val.images, train.images[val.indices])
+
+
+def test_hold_out_of_zero_keeps_the_dataset_and_too_many_is_a_config_error():
+    train = mnist_sample(train=True)
+    assert hold_out(train, 0, seed=0) == (train, None)
+    with pytest.raises(ConfigError, match="data.val_split"):
+        hold_out(train, len(train), seed=0)
+
+
+def test_a_run_with_a_val_split_records_val_columns_and_picks_best_on_val(make_config, tmp_path, capsys):
+    config = make_config("honest", top={"epochs": 2}, data={"val_split": 32})
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    rows = RunDir(out).read_metrics()
+    assert len(rows) == 2 and all(0 <= row["val_acc"] <= 1 and row["val_loss"] > 0 for row in rows)
+    assert "val loss" in capsys.readouterr().out
+    log = (out / "log.txt").read_text()
+    assert "96 train" in log  # 128 - 32 held out
+    best = max(rows, key=lambda row: row["val_acc"])["epoch"]
+    assert f"best val acc" in log and f"at epoch {best}" in log
+
+    assert main(["report", str(out), "-o", str(tmp_path / "r.md"), "--csv", str(tmp_path / "runs.csv")]) == 0
+    with open(tmp_path / "runs.csv", newline="") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["experiment"] == config.as_posix() and row["engine"] == "scratch" and row["seed"] == "0"
+    assert row["best_val_epoch"] == str(best) and row["val_split"] == "32"
+    assert float(row["test_acc_at_best_val"]) == pytest.approx(100 * rows[best - 1]["test_acc"], abs=0.005)
+    assert row["options"] == "batchnorm=True; fc_dropout=0.3; width=0.125"
+    assert row["processor"] and row["commit"]
+
+
+def test_report_reads_the_test_acc_at_the_best_val_epoch_not_the_best_test_acc(tmp_path):
+    runs = [fake_run(tmp_path, 0, [0.80, 0.90, 0.85], val=[0.70, 0.75, 0.95]),
+            fake_run(tmp_path, 1, [0.82, 0.70, 0.92], val=[0.90, 0.60, 0.80])]
+    assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md"), "--csv", str(tmp_path / "c.csv")]) == 0
+    (row,) = table((tmp_path / "r.md").read_text())
+    honest, val_epoch, study = row[11], row[12], row[13]
+    assert honest == f"83.50 ± {np.std([85, 82], ddof=1):.2f}" and val_epoch == "2 ± 1"  # epochs 3 and 1
+    assert study == "91.00 ± 1.41 @ 2 ± 1"
+    with open(tmp_path / "c.csv", newline="") as stream:
+        csv_rows = list(csv.DictReader(stream))
+    assert [r["test_acc_at_best_val"] for r in csv_rows] == ["85.00", "82.00"]
+    assert [r["best_test_acc"] for r in csv_rows] == ["90.00", "92.00"]
+
+
+def test_metrics_written_before_the_val_columns_read_them_as_nan(tmp_path):
+    run = RunDir(tmp_path)
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n"
+                                          "1,0.5,0.8,0.4,0.9,0.001,12.0\n")
+    (row,) = run.read_metrics()
+    assert row["epoch"] == 1 and row["test_acc"] == 0.9 and math.isnan(row["val_acc"])
