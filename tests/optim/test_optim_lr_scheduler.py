@@ -21,6 +21,8 @@ def make_optimizer(module, make_param, name):
     groups = [{"params": [make_param()], "lr": lr} for lr in LRS]
     if name == "SGD":
         return module.SGD(groups, momentum=0.9)
+    if name == "RMSprop":
+        return module.RMSprop(groups, momentum=0.9)
     return getattr(module, name)(groups)
 
 
@@ -49,6 +51,14 @@ CASES = {
     "SequentialLR-three": ("Adam", lambda m, o: m.SequentialLR(
         o, [m.ConstantLR(o, factor=0.2, total_iters=5), m.ExponentialLR(o, gamma=0.95),
             m.MultiStepLR(o, milestones=[20, 40])], milestones=[5, 40])),
+    "CyclicLR": ("SGD", lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=7)),
+    "CyclicLR-triangular2-adam": ("Adam", lambda m, o: m.CyclicLR(
+        o, base_lr=[0.001, 0.002], max_lr=0.05, step_size_up=5, step_size_down=11, mode="triangular2")),
+    "CyclicLR-exp-range-rmsprop": ("RMSprop", lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.97, base_momentum=0.5)),
+    "CyclicLR-scale-fn-no-momentum": ("AdamW", lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=0.1, step_size_up=6, scale_fn=lambda x: 0.9**x, scale_mode="iterations",
+        cycle_momentum=False)),
 }
 
 
@@ -67,7 +77,7 @@ def trace(module, make_param, case, steps=STEPS, epochs=None):
 
 def snapshot(opt, scheduler):
     groups = opt.param_groups
-    momenta = [g["betas"][0] if "betas" in g else g["momentum"] for g in groups]
+    momenta = [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in groups]
     return [g["lr"] for g in groups], momenta, scheduler.last_epoch, list(scheduler.get_last_lr())
 
 
@@ -253,3 +263,70 @@ def test_resuming_needs_initial_lr():
 def test_invalid_arguments(build, error, message):
     with pytest.raises(error, match=message):
         build(make_optimizer(optim, param, "SGD"))
+
+
+# ------------------------------------------------------------------ ReduceLROnPlateau (steps on a metric)
+
+PLATEAU_CASES = {
+    "min-rel": dict(),
+    "min-abs-cooldown": dict(mode="min", factor=0.5, patience=2, threshold=0.05, threshold_mode="abs", cooldown=3),
+    "max-rel-min-lr": dict(mode="max", factor=0.3, patience=1, threshold=0.01, min_lr=[0.005, 0.001]),
+    "max-abs-eps": dict(mode="max", factor=0.9, patience=0, threshold_mode="abs", eps=0.01),
+}
+
+
+def plateau_trace(module, make_param, kwargs, metrics):
+    opt = make_optimizer(module, make_param, "SGD")
+    scheduler = module.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+    rows = []
+    for metric in metrics:
+        opt.step()
+        scheduler.step(metric)
+        rows.append(([g["lr"] for g in opt.param_groups], scheduler.last_epoch, scheduler.num_bad_epochs,
+                     scheduler.best, list(scheduler.get_last_lr())))
+    return rows, scheduler
+
+
+@pytest.mark.parametrize("case", PLATEAU_CASES)
+def test_reduce_lr_on_plateau_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    # noisy, with stretches that improve, stall and get worse
+    metrics = np.concatenate([np.linspace(1, 0.5, 10), np.full(15, 0.5), np.linspace(0.5, 0.8, 10)]) + rng.normal(0, 0.01, 35)
+    ours, _ = plateau_trace(optim, param, PLATEAU_CASES[case], [float(m) for m in metrics])
+    theirs, _ = plateau_trace(torch.optim, torch_param(torch), PLATEAU_CASES[case], [torch.tensor(m) for m in metrics])
+    assert ours == theirs
+    assert ours[-1][0] != [0.1, 0.02] or case == "max-abs-eps", "the case should reduce the lr at least once"
+
+
+def test_reduce_lr_on_plateau_state_dict_round_trip():
+    metrics = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 0.85, 0.9, 0.91, 0.92, 0.93]
+    kwargs = dict(factor=0.5, patience=2, cooldown=1)
+    expected, _ = plateau_trace(optim, param, kwargs, metrics)
+    _, scheduler = plateau_trace(optim, param, kwargs, metrics[:5])
+    saved = json.loads(json.dumps(scheduler.state_dict()))
+    rows, resumed = plateau_trace(optim, param, kwargs, [])
+    resumed.load_state_dict(saved)
+    for g, lr in zip(resumed.optimizer.param_groups, expected[4][0]):
+        g["lr"] = lr  # the optimizer's lr comes with its own state dict
+    for metric in metrics[5:]:
+        resumed.step(metric)
+        rows.append(([g["lr"] for g in resumed.optimizer.param_groups], resumed.last_epoch, resumed.num_bad_epochs,
+                     resumed.best, list(resumed.get_last_lr())))
+    assert rows == expected[5:]
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), "factor"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="up"), "mode"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold_mode="pct"), "threshold_mode"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, mode="sine"), "mode"),
+])
+def test_new_scheduler_arguments_are_checked(build, message):
+    with pytest.raises(ValueError, match=message):
+        build(make_optimizer(optim, param, "SGD"))
+
+
+def test_cyclic_lr_needs_momentum_to_cycle_it():
+    with pytest.raises(ValueError, match="momentum"):
+        lr_scheduler.CyclicLR(make_optimizer(optim, param, "Adagrad"), 0.01, 0.1)

@@ -1,4 +1,4 @@
-"""SGD, Adam and AdamW against PyTorch, parameter groups, dtypes, zero_grad, errors."""
+"""Every optimizer against PyTorch, parameter groups, dtypes, zero_grad, errors."""
 import json
 
 import numpy as np
@@ -66,8 +66,8 @@ def assert_matches_torch(name, kwargs, groups=None, dtype=np.float64, rtol=1e-9,
         assert state.keys() == theirs_sd["state"][index].keys()
         for key, value in state.items():
             expected = theirs_sd["state"][index][key]
-            if key == "step":
-                assert value == expected.item()
+            if key == "step" or isinstance(value, float):  # scalar state: a Python number here, a tensor in torch
+                np.testing.assert_allclose(value, expected.item(), rtol=rtol, atol=atol)
             else:
                 np.testing.assert_allclose(value.data, expected.numpy(), rtol=rtol, atol=atol)
     for group, torch_group in zip(ours_sd["param_groups"], theirs_sd["param_groups"]):
@@ -93,6 +93,25 @@ CASES = [
     ("AdamW", dict(lr=0.01, weight_decay=0.1)),
     ("AdamW", dict(lr=0.01, betas=(0.5, 0.9), weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=0.01, weight_decay=0.2, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1, maximize=True)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, momentum=0.9, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, maximize=True)),
+    ("RMSprop", dict(lr=0.01, alpha=0.3, centered=True)),
+    ("Adagrad", dict()),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-6, maximize=True)),
+    ("Adamax", dict()),
+    ("Adamax", dict(lr=0.01, betas=(0.5, 0.9), weight_decay=0.1, maximize=True)),
+    ("NAdam", dict()),
+    ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), momentum_decay=0.1, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict()),  # rho_t <= 5 for the first steps: the unrectified update
+    ("RAdam", dict(lr=0.01, betas=(0.9, 0.6), weight_decay=0.1)),  # rho_t > 5 from step 1: rectified
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("ASGD", dict()),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=3, weight_decay=0.1)),  # averaging starts at step 4
+    ("ASGD", dict(lr=0.05, t0=0, maximize=True)),
 ]
 
 
@@ -117,6 +136,13 @@ def test_param_groups_match_torch(name, kwargs, groups):
     ("SGD", dict(lr=np.float64(0.1), momentum=0.9, nesterov=True, weight_decay=0.01)),
     ("Adam", dict(lr=np.float64(0.01), weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=0.01, betas=(np.float64(0.9), 0.999), weight_decay=np.float64(0.1))),
+    ("Adadelta", dict(lr=np.float64(0.5), rho=np.float64(0.9), weight_decay=np.float64(0.1))),
+    ("RMSprop", dict(lr=np.float64(0.01), alpha=np.float64(0.9), momentum=np.float64(0.5), centered=True)),
+    ("Adagrad", dict(lr=np.float64(0.1), lr_decay=np.float64(0.01), weight_decay=np.float64(0.1))),
+    ("Adamax", dict(lr=np.float64(0.01), betas=(np.float64(0.9), 0.99), weight_decay=np.float64(0.1))),
+    ("NAdam", dict(lr=np.float64(0.01), momentum_decay=np.float64(0.1), weight_decay=np.float64(0.1))),
+    ("RAdam", dict(lr=np.float64(0.01), betas=(0.9, np.float64(0.6)), weight_decay=np.float64(0.1))),
+    ("ASGD", dict(lr=np.float64(0.05), lambd=np.float64(0.01), t0=np.float64(3), weight_decay=np.float64(0.1))),
 ])
 def test_float32_stays_float32(name, kwargs):
     # np.float64 hyperparameters would promote float32 arrays under NumPy 2's rules.
@@ -127,7 +153,7 @@ def test_float32_stays_float32(name, kwargs):
         assert p.data.dtype == np.float32
     for state in opt.state.values():
         for key, value in state.items():
-            assert key == "step" or value.dtype == np.float32, key
+            assert key == "step" or isinstance(value, float) or value.dtype == np.float32, key
 
 
 @pytest.mark.parametrize("name, kwargs", [
@@ -269,14 +295,21 @@ ROUND_TRIP_CASES = [
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
     ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("Adadelta", dict(lr=0.5, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
+    ("Adamax", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1)),
+    ("RAdam", dict(lr=0.01, betas=(0.9, 0.6))),
+    ("ASGD", dict(lr=0.05, lambd=0.01, t0=2)),
 ]
 
 
 def json_round_trip(state_dict):
     """What a safetensors checkpoint does: Tensors as arrays, everything else as JSON."""
-    arrays = {(i, k): v.data.copy() for i, s in state_dict["state"].items() for k, v in s.items() if k != "step"}
+    arrays = {(i, k): v.data.copy() for i, s in state_dict["state"].items() for k, v in s.items() if isinstance(v, sg.Tensor)}
     meta = json.loads(json.dumps({
-        "state": {i: {k: v for k, v in s.items() if k == "step"} for i, s in state_dict["state"].items()},
+        "state": {i: {k: v for k, v in s.items() if not isinstance(v, sg.Tensor)} for i, s in state_dict["state"].items()},
         "param_groups": state_dict["param_groups"],
     }))
     for (i, k), array in arrays.items():

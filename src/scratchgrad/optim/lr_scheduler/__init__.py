@@ -6,7 +6,9 @@ returns what it set, ``last_epoch`` counts the steps, and ``state_dict()`` /
 ``load_state_dict()`` save and restore it (plain Python values only).
 """
 from ._base import LRScheduler
+from ._cyclic import CyclicLR
 from ._one_cycle import OneCycleLR
+from ._plateau import ReduceLROnPlateau
 from ._schedules import (
     ConstantLR,
     CosineAnnealingLR,
@@ -29,4 +31,6 @@ __all__ = [
     "CosineAnnealingLR",
     "SequentialLR",
     "OneCycleLR",
+    "CyclicLR",
+    "ReduceLROnPlateau",
 ]

@@ -1,0 +1,4 @@
+"""``scratchgrad.utils``: PyTorch's ``torch.utils`` subset (``data``)."""
+from . import data
+
+__all__ = ["data"]
