@@ -29,7 +29,7 @@ from typing import Any
 
 from ..autograd import enable_grad
 from ..backend import device_of, get_array_module, to_device
-from ..runtime import threads
+from ..ops import threads
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -297,6 +297,8 @@ def _import(value: Any, param: Tensor, index: int, name: str) -> Any:
     array = value.data if isinstance(value, Tensor) else value
     if not _is_array(array):
         return copy.deepcopy(value)
+    if array.ndim == 0 and param.ndim != 0:  # a scalar (NAdam's mu_product, ASGD's eta), saved by PyTorch as a tensor
+        return float(array)
     if tuple(array.shape) != tuple(param.shape):
         raise ValueError(
             f"state_dict: state[{index}][{name!r}] has shape {tuple(array.shape)}, "
