@@ -8,10 +8,12 @@ import math
 from typing import Any
 
 from .. import random
-from ..ops.conv import Conv2d, ConvGeometry
+from ..kernels.geometry import ConvGeometry
+from ..kernels.pool import avg_pool_scale
+from ..ops.conv import Conv2d
 from ..ops.elementwise import LeakyReLU, Softplus, erf, where
 from ..ops.norm import BatchNorm
-from ..ops.pool import AvgPool2d, MaxPool2d, avg_pool_scale
+from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.reduction import log_softmax, softmax
 from ..ops.shape import flatten, pad
 from ..tensor import Tensor

@@ -4,8 +4,8 @@
 linear in both arguments, and the gradient of any one of them is made of the other two, so
 convolution is differentiable to any order without extra code.
 
-Below the Functions, a kernel (``conv_kernels.py``) computes the three products on arrays:
-im2col + GEMM for any geometry, and Winograd F(2x2, 3x3) (``winograd.py``, 2.25x fewer
+Below the Functions, a kernel (``kernels/conv.py``) computes the three products on arrays:
+im2col + GEMM for any geometry, and Winograd F(2x2, 3x3) (``kernels/winograd.py``, 2.25x fewer
 multiplies) for 3x3 stride-1 layers with enough channels; F(4x4, 3x3) is there too, off by
 default (see ``WINOGRAD_F4_MIN_CHANNELS``).
 
@@ -23,10 +23,9 @@ from typing import Any
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from . import winograd
-from .conv_kernels import ConvGeometry, Im2colKernel, WinogradKernel
-
-__all__ = ["Conv2d", "Conv2dInputGrad", "Conv2dWeightGrad", "ConvGeometry", "Im2colKernel", "WinogradKernel", "kernel_for"]
+from ..kernels import winograd
+from ..kernels.conv import Im2colKernel, WinogradKernel
+from ..kernels.geometry import ConvGeometry
 
 WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too thin for the transforms to pay off
 # F(4x4, 3x3) does 44% fewer multiplies than F(2x2, 3x3), which makes training C5L3 about 8% faster,

@@ -9,8 +9,8 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..backend import erf as backend_erf
 from ..backend import get_array_module
 from ..dtypes import default_float, result_dtype
+from ..runtime.threads import elementwise
 from ..tensor import Tensor
-from .threads import elementwise
 
 
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:

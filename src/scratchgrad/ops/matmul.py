@@ -5,8 +5,8 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..backend import get_array_module
+from ..runtime import threads
 from ..tensor import Tensor
-from . import threads
 from .elementwise import operands
 
 

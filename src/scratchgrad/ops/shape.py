@@ -9,8 +9,8 @@ from ..autograd.function import Context, Function
 from ..backend import inverse_permutation
 from ..backend import to_device as array_to_device
 from ..dtypes import promote_types
+from ..runtime import threads
 from ..tensor import Tensor
-from . import threads
 
 
 class Reshape(Function):

@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from scratchgrad.ops import workspace
+from scratchgrad.runtime import workspace
 
 LARGE = (512, 1024)  # 2 MB of float32: above workspace.MIN_BYTES
 

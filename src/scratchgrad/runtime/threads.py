@@ -34,6 +34,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from . import workspace
+from .blas import one_blas_thread
 
 T = TypeVar("T")
 _PREFIX = "scratchgrad"
@@ -91,40 +92,6 @@ def _share(tasks: Sequence[Callable[[], T]]) -> list[T]:
     return results
 
 
-class _OneBlasThread:
-    """Holds BLAS to one thread while any ``with`` block of it is open, in any thread: the chunks
-    already occupy every core (and OpenBLAS serialises concurrent multi-threaded calls). The
-    first block to open saves and sets the thread counts, the last to close restores them; a
-    nested one costs a lock, not threadpoolctl's query of every library (13 us each, 33 a
-    small-CNN step)."""
-
-    def __init__(self) -> None:
-        self._lock, self._open, self._saved = threading.Lock(), 0, []
-        self._libraries: list[Any] | None = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._libraries is None:
-                from threadpoolctl import ThreadpoolController
-
-                self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-            if self._open == 0:
-                self._saved = [library.get_num_threads() for library in self._libraries]
-                for library in self._libraries:
-                    library.set_num_threads(1)
-            self._open += 1
-
-    def __exit__(self, *exc: Any) -> None:
-        with self._lock:
-            self._open -= 1
-            if self._open == 0:
-                for library, count in zip(self._libraries, self._saved):
-                    library.set_num_threads(count)
-
-
-_one_blas_thread = _OneBlasThread()
-
-
 MIN_PARALLEL_BYTES = 1 << 20  # less work than this is not worth waking threads for
 
 
@@ -169,7 +136,7 @@ def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
     """
     if xp is not np:
         return _fold(map(kernel, blocks), combine)
-    with _one_blas_thread:
+    with one_blas_thread:
         if len(blocks) <= 1 or _in_pool():
             return _fold(map(kernel, blocks), combine)
         # through _share on one core too: its tasks run as pool tasks (see _in_pool) whatever the core count

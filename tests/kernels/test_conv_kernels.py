@@ -12,9 +12,13 @@ from parity import assert_close, check_op, torch
 
 import scratchgrad
 import scratchgrad.nn.functional as SF
-import scratchgrad.ops.norm
-from scratchgrad.ops import conv, conv_kernels, threads, winograd
-from scratchgrad.ops.conv import ConvGeometry, Im2colKernel, WinogradKernel, kernel_for
+from scratchgrad.kernels import batchnorm, winograd
+from scratchgrad.kernels import conv as conv_kernels
+from scratchgrad.kernels.conv import Im2colKernel, WinogradKernel
+from scratchgrad.kernels.geometry import ConvGeometry
+from scratchgrad.ops import conv
+from scratchgrad.ops.conv import kernel_for
+from scratchgrad.runtime import threads
 
 TF = torch.nn.functional
 
@@ -253,7 +257,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     rng = np.random.default_rng(1)
     values = [rng.standard_normal(shape).astype(np.float32) for shape in ((5, 16, 9, 8), (16, 16, 3, 3), (8, 16, 3, 3))]
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(scratchgrad.ops.norm, "BLOCK_POSITIONS", (16, 16))
+    monkeypatch.setattr(batchnorm, "BLOCK_POSITIONS", (16, 16))
     runs = []
     for count in (1, 3):
         monkeypatch.setattr(threads, "num_threads", lambda: count)

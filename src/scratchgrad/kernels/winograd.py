@@ -13,13 +13,13 @@ coefficients up to 8, which costs about one more decimal digit of float32 precis
 three products of training use it: the input and weight gradients are the adjoints of the
 same bilinear map, so they are GEMMs in the same domain followed by the transposed transforms.
 
-Arrays are in the conv kernels' (H, W, N, C) layout (see ``conv_kernels.py``); tile-domain arrays are
+Arrays are in the conv kernels' (H, W, N, C) layout (see ``kernels/conv.py``); tile-domain arrays are
 (t, t, tiles_h, tiles_w, N, C) with t = m + 2, i.e. t * t matrices of one row per tile and
 image. Every activation transform is a handful of whole-array operations over shifted windows
 of the outer (spatial) axes, each a long contiguous run of N * C values. The input is first
 split into its m x m polyphase components (rows and columns modulo m) so that every window is a
 plain slice. The activation transforms write into arrays their caller gives and run on the
-calling thread: ``conv_kernels.WinogradKernel`` decides how the images are split over the cores.
+calling thread: ``conv.WinogradKernel`` decides how the images are split over the cores.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..backend import get_array_module
-from . import workspace
-from .threads import matmul
+from ..runtime import workspace
+from ..runtime.threads import matmul
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _unpolyphase(v: Variant, q: Any, x: Any, padding: tuple[int, int]) -> None:
 
 # -------------------------------------------------------------------- transforms
 # The activation transforms work on the images they are given, on the calling thread, writing
-# into ``out``; tile-domain arrays are (t, t, th, tw, n, C). ``conv_kernels.WinogradKernel`` decides
+# into ``out``; tile-domain arrays are (t, t, th, tw, n, C). ``conv.WinogradKernel`` decides
 # how the images are split over the cores.
 def input_transform(v: Variant, x: Any, padding: tuple[int, int], out: Any) -> None:
     """(H, W, n, C) -> ``out`` V, V[a, b] = (BT @ tile @ BT.T)[a, b] for every tile."""

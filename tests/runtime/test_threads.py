@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchgrad.ops import threads
+from scratchgrad.runtime import threads
 
 
 @pytest.mark.parametrize("length, other_dims, expected", [

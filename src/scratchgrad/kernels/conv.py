@@ -1,8 +1,8 @@
 """The conv kernels: the three products of a convolution (forward, input gradient, weight
-gradient) on arrays, below the Functions of ``conv.py``.
+gradient) on arrays, below the Functions of ``ops/conv.py``.
 
-Two kernels exist: im2col + GEMM for any geometry, and Winograd F(m x m, 3 x 3)
-(``winograd.py``) for 3x3 stride-1 layers; ``conv.kernel_for`` chooses.
+Two fast kernels exist: im2col + GEMM for any geometry, and Winograd F(m x m, 3 x 3)
+(``winograd.py``) for 3x3 stride-1 layers; ``backends/conv.py`` chooses.
 
 Layout. The kernels keep activations in (H, W, N, C) memory order: spatial axes outermost,
 channels innermost. A GEMM with one row per output pixel and image and one column per
@@ -19,42 +19,15 @@ chunk's kernel launches would cost more than the chunk's work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..backend import get_array_module
-from . import threads, winograd, workspace
-from .threads import for_blocks
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Everything about a convolution except the data: (height, width) pairs and groups."""
-
-    input_hw: tuple[int, int]
-    kernel_hw: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    groups: int
-
-    @property
-    def output_hw(self) -> tuple[int, int]:
-        return tuple(
-            (n + 2 * p - d * (k - 1) - 1) // s + 1
-            for n, k, s, p, d in zip(self.input_hw, self.kernel_hw, self.stride, self.padding, self.dilation)
-        )
-
-    @property
-    def padded_hw(self) -> tuple[int, int]:
-        return tuple(n + 2 * p for n, p in zip(self.input_hw, self.padding))
-
-    def window(self, i: int, j: int) -> tuple[slice, slice]:
-        """Positions of the padded input that kernel tap (i, j) reads, one per output pixel."""
-        (oh, ow), (sh, sw), (dh, dw) = self.output_hw, self.stride, self.dilation
-        return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+from ..runtime import threads, workspace
+from ..runtime.threads import for_blocks
+from . import winograd
+from .geometry import ConvGeometry
 
 
 def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
