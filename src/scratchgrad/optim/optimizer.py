@@ -29,7 +29,7 @@ from typing import Any
 
 from ..autograd import enable_grad
 from ..backend import device_of, get_array_module, to_device
-from ..ops import threads
+from ..runtime import threads
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
