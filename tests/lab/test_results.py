@@ -78,3 +78,17 @@ def test_metrics_written_before_the_val_columns_read_them_as_nan(tmp_path):
                                           "1,0.5,0.8,0.4,0.9,0.001,12.0\n")
     (row,) = run.read_metrics()
     assert row["epoch"] == 1 and row["test_acc"] == 0.9 and math.isnan(row["val_acc"])
+
+
+def test_report_archive_copies_the_small_files_and_reports_from_the_copies(tmp_path):
+    run = fake_run(tmp_path / "runs", 0, [0.8, 0.9], val=[0.7, 0.6])
+    (run / "last.safetensors").write_bytes(b"weights are not archived")
+    to = tmp_path / "results" / "runs"
+    out = tmp_path / "results" / "tables.md"
+    assert main(["report", str(run), "--archive", str(to), "-o", str(out), "--csv", str(tmp_path / "r.csv")]) == 0
+    copy = to / "scratch" / run.name
+    assert sorted(p.name for p in copy.iterdir()) == ["config.toml", "metrics.csv"]
+    assert RunDir(copy).read_metrics() == RunDir(run).read_metrics()
+    again = tmp_path / "again.md"
+    assert main(["report", str(copy), "-o", str(again)]) == 0  # the copies alone regenerate the table
+    assert table(again.read_text()) == table(out.read_text())

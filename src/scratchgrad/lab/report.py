@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models import MODEL_NAMES, model_options
+from ..models import describe, model_options
 from .config import ConfigError, dump_toml
 from .plots import plot_groups
-from .rundir import RunDir, write_atomic
+from .rundir import CONFIG, LOG, METRICS_FILE, RunDir, write_atomic
 
-HEADER = ["setting", "dataset", "model", "BatchNorm", "conv dropout", "fc dropout", "optimizer", "augment",
+OPTION_COLUMNS = ["BatchNorm", "conv dropout", "fc dropout"]  # filled from the models' option specs
+HEADER = ["setting", "dataset", "model", *OPTION_COLUMNS, "optimizer", "augment",
           "engine", "epochs", "seeds", "test acc at best val epoch (%)", "best val epoch",
           "best test acc over epochs (%) [study's protocol]", "final test acc (%)", "wall time"]
 CSV_COLUMNS = ["experiment", "name", "dataset", "model", "options", "engine", "device", "processor", "epochs",
@@ -110,6 +111,24 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
     return figure
 
 
+def archive(paths: Sequence[str | Path], to: str | Path, echo: Any = print) -> list[Path]:
+    """Copy the small files of each finished-epoch run (config, metrics, log) to ``to/<engine>/<run>``.
+
+    The copies are run directories that ``report`` reads like the originals, without weights, so
+    that a results table can be committed and regenerated on a machine without the runs.
+    Returns the copies' paths.
+    """
+    copies = []
+    for result in collect(paths, echo):
+        copy = Path(to) / result.config["engine"] / result.path.name
+        copy.mkdir(parents=True, exist_ok=True)
+        for name in (CONFIG, METRICS_FILE, LOG):
+            if (result.path / name).is_file():
+                write_atomic(copy / name, (result.path / name).read_bytes())
+        copies.append(copy)
+    return copies
+
+
 def runs_csv(results: Sequence[RunResult]) -> str:
     """One CSV row per run (``CSV_COLUMNS``), accuracies in percent."""
     buffer = io.StringIO()
@@ -132,7 +151,7 @@ def runs_csv(results: Sequence[RunResult]) -> str:
 
 def _options(model: dict[str, Any]) -> str:
     """The model options that differ from the model's defaults, as ``key=value; ...``."""
-    defaults = model_options(model["name"]) if model["name"] in MODEL_NAMES else {}
+    defaults = _known(model_options, model["name"], {})
     return "; ".join(f"{key}={value}" for key, value in model.items()
                      if key != "name" and defaults.get(key, object()) != value)
 
@@ -158,16 +177,14 @@ def _group_label(group: list[RunResult]) -> str:
 def _row(group: list[RunResult]) -> list[str]:
     config = group[0].config
     model, optim = config["model"], config["optim"]
-    defaults = model_options(model["name"]) if model["name"] in MODEL_NAMES else {}
-    width = f" ×{model['width']:g}" if model.get("width", 1) != 1 else ""
+    cells = _known(describe, model, {})
     optimizer = f"{optim['name']} {optim['lr']:g}" + (f", momentum {optim['momentum']:g}" if optim["name"] == "sgd" else "")
     epochs = {result.epochs for result in group}
     done = f"{min(epochs)}" if epochs == {config["epochs"]} else f"{min(epochs)}/{config['epochs']}"
     validated = [result for result in group if result.best_val_epoch is not None]
     return [
-        config["name"], config["data"]["dataset"], model["name"] + width,
-        "yes" if model.get("batchnorm", "batchnorm" not in defaults) else "no",
-        _probability(model.get("conv_dropout", 0)), _probability(model.get("fc_dropout", 0)),
+        config["name"], config["data"]["dataset"], " ".join(filter(None, [model["name"], cells.get("model")])),
+        *[cells.get(column, "–") for column in OPTION_COLUMNS],
         optimizer, config["augment"]["preset"], config["engine"], done, str(len(group)),
         _spread([100 * result.test_at_best_val for result in validated], 2) if validated else "no val split",
         _spread([result.best_val_epoch for result in validated], 0) if validated else "–",
@@ -177,8 +194,12 @@ def _row(group: list[RunResult]) -> list[str]:
     ]
 
 
-def _probability(p: float) -> str:
-    return f"{p:g}" if p else "–"
+def _known(read: Any, model: Any, otherwise: Any) -> Any:
+    """``read(model)``, or ``otherwise`` for a user's model that cannot be imported here (its runs still report)."""
+    try:
+        return read(model)
+    except ValueError:
+        return otherwise
 
 
 def _spread(values: list[float], digits: int) -> str:
