@@ -3,8 +3,10 @@
 A config is a dict of top-level keys (``epochs``, ``batch_size``, ``seed``, ``engine``,
 ``device``, ...) and tables (``[data]``, ``[model]``, ``[optim]``, ``[schedule]``,
 ``[augment]``). The ``[model]`` table holds ``name`` and the options of that model
-(:func:`scratchgrad.models.model_options`), so which keys it accepts depends on the
-model. Every key is checked: an unknown key names the closest valid ones, a value of
+(:func:`scratchgrad.models.model_specs`: their defaults, help and bounds), so which keys
+it accepts depends on the model; a ``--set model.name=...`` that switches model starts the
+``[model]`` table afresh, from the new model's defaults and the ``--set model.*`` keys given
+with it. Every key is checked: an unknown key names the closest valid ones, a value of
 the wrong type or outside its choices names what is allowed.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DATASET_NAMES
-from ..models import MODEL_NAMES, model_options
+from ..models import MODEL_NAMES, USER_MODEL_FORM, model_options, model_specs
 
 ENGINES = ("scratch", "torch")
 DEVICES = ("cpu", "cuda")
@@ -72,34 +74,35 @@ class Key:
 # [model] is filled in per model by model_schema(); its place here fixes the order of tables.
 SCHEMA: dict[str, Any] = {
     "name": Key("", "run name (report rows, run folder); default: the config file's name"),
-    "epochs": Key(10, minimum=1),
-    "batch_size": Key(64, minimum=1),
+    "epochs": Key(10, "epochs to train", minimum=1),
+    "batch_size": Key(64, "training batch size", minimum=1),
     "eval_batch_size": Key(500, "batch size of test-set evaluation", minimum=1),
     "seed": Key(0, "seeds weights, dropout, data order and augmentation", minimum=0),
-    "engine": Key("scratch", choices=ENGINES),
-    "device": Key("cpu", choices=DEVICES),
+    "engine": Key("scratch", "scratch: scratchgrad; torch: PyTorch, the same model and loop", choices=ENGINES),
+    "device": Key("cpu", "cuda: the GPU (CuPy for scratch, a CUDA build for torch)", choices=DEVICES),
     "weights": Key("", "safetensors file of initial model weights; '' for random initialisation"),
     "data": {
-        "dataset": Key("mnist-sample", choices=DATASET_NAMES),
+        "dataset": Key("mnist-sample", "npz: your own arrays in the .npz file data.root (see README)",
+                       choices=DATASET_NAMES),
         "subset": Key(0, "train on a class-balanced subset of this many images; 0 for all", minimum=0),
         "test_subset": Key(0, "evaluate on a class-balanced subset of the test split; 0 for all", minimum=0),
         "val_split": Key(0, "images held out of the training set (drawn with the seed) on which the best epoch "
                             "is chosen; 0: none, the best epoch is then chosen on the test set, as the study did",
                          minimum=0),
-        "root": Key("", "folder holding the dataset files; '' for the usual places"),
+        "root": Key("", "folder holding the dataset files ('' for the usual places); for npz, the .npz file"),
     },
     "model": {},
     "optim": {
-        "name": Key("adam", choices=OPTIMIZERS),
-        "lr": Key(3e-4, positive=True),
-        "weight_decay": Key(1e-6, minimum=0),
+        "name": Key("adam", "the optimizer", choices=OPTIMIZERS),
+        "lr": Key(3e-4, "learning rate", positive=True),
+        "weight_decay": Key(1e-6, "L2 penalty (adamw: decoupled weight decay)", minimum=0),
         "momentum": Key(0.9, "sgd only", minimum=0),
         "nesterov": Key(False, "sgd only"),
         "betas": Key([0.9, 0.999], "adam and adamw only", minimum=0, below=1, item=float, length=2),
         "eps": Key(1e-8, "adam and adamw only", positive=True),
     },
     "schedule": {
-        "name": Key("none", choices=SCHEDULES),
+        "name": Key("none", "learning-rate schedule", choices=SCHEDULES),
         "step_size": Key(30, "step: epochs between decays", minimum=1),
         "gamma": Key(0.1, "step, multistep: decay factor", positive=True),
         "milestones": Key([], "multistep: epochs at which to decay", minimum=1, item=int),
@@ -137,8 +140,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raw = read_toml(path)
         raw.pop("run", None)  # what a run directory's config.toml records about the run
         resolve(raw, f"config {path}")
-    for text in overrides:
-        keys, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    names = [value for _, keys, value in parsed if keys == ["model", "name"]]
+    model = raw.get("model")
+    if names and isinstance(model, dict) and names[-1] != model.get("name", "c5l3"):
+        raw["model"] = {}  # another model: the file's options were the old model's
+    for text, keys, value in parsed:
         _set(raw, keys, value, f"--set {text}")
         resolve(raw, f"--set {text}")
     config = resolve(raw, "config")
@@ -179,7 +186,10 @@ def resolve(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """``raw`` checked against the schema and completed with defaults; ConfigError names ``source``."""
     model = raw.get("model")
     name = model.get("name") if isinstance(model, dict) else None
-    schema = dict(SCHEMA, model=model_schema(name if name in MODEL_NAMES else "c5l3"))
+    try:
+        schema = dict(SCHEMA, model=model_schema(name if _is_model_name(name) else "c5l3"))
+    except ValueError as error:  # a user's model that cannot be imported or read
+        raise ConfigError(f"{source}: model.name = {name!r}: {error}") from None
     config = _defaults(schema)
     try:
         _merge(config, raw, schema, [], valid_keys(schema))
@@ -202,14 +212,21 @@ def _size_schedule(config: dict[str, Any], source: str) -> None:
             f"weights with --set weights=RUN_DIR/last.safetensors")
 
 
-# Bounds of model options, checked before a model is built: a width of 1000 would allocate tens of GiB.
-MODEL_OPTION_BOUNDS: dict[str, dict[str, Any]] = {"width": {"positive": True, "maximum": 4.0}}
-
-
 def model_schema(name: str) -> dict[str, Key]:
-    """The keys of the ``[model]`` table for model ``name``."""
-    options = {key: Key(default, **MODEL_OPTION_BOUNDS.get(key, {})) for key, default in model_options(name).items()}
-    return {"name": Key("c5l3", choices=MODEL_NAMES), **options}
+    """The keys of the ``[model]`` table for model ``name``: defaults, help and bounds from its option specs.
+
+    Raises:
+        ValueError: ``name`` is a user's model that cannot be imported, or whose options a config cannot hold.
+    """
+    options = {key: Key(spec.default, spec.help, **spec.bounds()) for key, spec in model_specs(name).items()}
+    users = (name,) if name not in MODEL_NAMES else ()  # a user's model, checked by importing it
+    return {"name": Key("c5l3", f"one of the zoo's models or a {USER_MODEL_FORM} of your own",
+                        choices=(*MODEL_NAMES, *users)), **options}
+
+
+def _is_model_name(name: Any) -> bool:
+    """A zoo model, or something spelled like a user's (then imported to be checked)."""
+    return name in MODEL_NAMES or (isinstance(name, str) and ":" in name)
 
 
 def valid_keys(schema: dict[str, Any] | None = None, prefix: str = "") -> list[str]:

@@ -6,8 +6,12 @@ from types import ModuleType
 from typing import Any
 
 from .blocks import check_options, conv3x3_block, dropout, scaled
+from .options import WIDTH, Option, dropout_option, options
 
 
+@options(batchnorm=Option("Conv -> BatchNorm -> ReLU instead of Conv -> ReLU", kind="flag", column="BatchNorm"),
+         conv_dropout=dropout_option("after each pool", "conv dropout"),
+         fc_dropout=dropout_option("after each hidden Linear's ReLU", "fc dropout"), width=WIDTH)
 def c5l3(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, input_size: int = 32,
          batchnorm: bool = False, conv_dropout: float = 0.0, fc_dropout: float = 0.0,
          width: float = 1.0) -> Any:
@@ -46,6 +50,7 @@ def c5l3(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, input_s
     return nn.Sequential(OrderedDict(features=features, classifier=classifier))
 
 
+@options({"BatchNorm": "yes"}, width=WIDTH)
 def small_cnn(nn: ModuleType, *, in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
               width: float = 1.0) -> Any:
     """A small CNN for MNIST-sized inputs.

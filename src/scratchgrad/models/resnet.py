@@ -11,8 +11,10 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from .blocks import check_options, scaled
+from .options import WIDTH, options
 
 
+@options({"BatchNorm": "yes"}, width=WIDTH)
 def resnet18(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, input_size: int = 32,
              width: float = 1.0) -> Any:
     """ResNet18: BasicBlock x [2, 2, 2, 2] (11.2M parameters for CIFAR-10).
@@ -24,6 +26,7 @@ def resnet18(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, inp
     return classes.ResNet(classes.BasicBlock, (2, 2, 2, 2), in_channels, num_classes, width)
 
 
+@options({"BatchNorm": "yes"}, width=WIDTH)
 def resnet50(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, input_size: int = 32,
              width: float = 1.0) -> Any:
     """ResNet50: Bottleneck x [3, 4, 6, 3], stride on the 3x3 conv (23.5M parameters for CIFAR-10).

@@ -6,11 +6,13 @@ from types import ModuleType
 from typing import Any
 
 from .blocks import check_options, conv3x3_block, scaled
+from .options import WIDTH, options
 
 # Output channels of each 3x3 conv; "M" is a 2x2 max-pool.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
+@options({"BatchNorm": "yes"}, width=WIDTH)
 def vgg16(nn: ModuleType, *, in_channels: int = 3, num_classes: int = 10, input_size: int = 32,
           width: float = 1.0) -> Any:
     """VGG16: 13 Conv -> BatchNorm -> ReLU layers with 5 max-pools, then one Linear.
