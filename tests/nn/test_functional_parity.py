@@ -71,6 +71,47 @@ CASES = {
     "softmax": (lambda lib, x: F(lib).softmax(x, dim=1), [(3, 4)]),
     "log_softmax": (lambda lib, x: F(lib).log_softmax(x, dim=0), [(3, 4)]),
     "pad": (lambda lib, x: F(lib).pad(x, (1, 2, 0, 1)), [(2, 3, 4)]),
+    "pad_value": (lambda lib, x: F(lib).pad(x, (1, 0, 2, 1, 1, 1), value=-2.0), [(2, 3, 2)]),
+    "pad_reflect": (lambda lib, x: F(lib).pad(x, (2, 1, 1, 3), mode="reflect"), [(1, 2, 4, 3)]),
+    "pad_reflect_1d": (lambda lib, x: F(lib).pad(x, (3, 2), mode="reflect"), [(2, 2, 4)]),
+    "pad_replicate": (lambda lib, x: F(lib).pad(x, (2, 0, 1, 2), mode="replicate"), [(1, 2, 3, 3)]),
+    "pad_circular": (lambda lib, x: F(lib).pad(x, (1, 3, 2, 2), mode="circular"), [(1, 2, 3, 3)]),
+    "pad_replicate_unbatched_3d": (lambda lib, x: F(lib).pad(x, (1, 1, 0, 2, 1, 0), mode="replicate"), [(2, 2, 2, 3)]),
+    # layers from GAN, super-resolution and style-transfer code (issue 18)
+    "conv_transpose2d": (lambda lib, x, w, b: F(lib).conv_transpose2d(x, w, b, stride=2, padding=1), [(2, 3, 3, 4), (3, 2, 4, 4), (2,)]),
+    "conv_transpose2d_outpad_dil": (
+        lambda lib, x, w: F(lib).conv_transpose2d(x, w, stride=(3, 2), padding=(0, 1), output_padding=(2, 1), dilation=(1, 2)),
+        [(1, 2, 2, 3), (2, 2, 2, 3)],
+    ),
+    "conv_transpose2d_groups": (lambda lib, x, w: F(lib).conv_transpose2d(x, w, stride=2, groups=2), [(1, 4, 3, 2), (4, 1, 3, 3)]),
+    "conv_transpose2d_unbatched": (lambda lib, x, w: F(lib).conv_transpose2d(x, w, padding=1), [(2, 3, 3), (2, 3, 3, 3)]),
+    "pixel_shuffle": (lambda lib, x: F(lib).pixel_shuffle(x, 2), [(1, 8, 2, 3)]),
+    "pixel_unshuffle": (lambda lib, x: F(lib).pixel_unshuffle(x, 2), [(1, 2, 4, 2)]),
+    "interpolate_nearest": (lambda lib, x: F(lib).interpolate(x, scale_factor=2), [(1, 2, 2, 3)]),
+    "interpolate_nearest_size": (lambda lib, x: F(lib).interpolate(x, size=(3, 5)), [(1, 2, 4, 3)]),
+    "interpolate_nearest_recompute": (
+        lambda lib, x: F(lib).interpolate(x, scale_factor=1.7, recompute_scale_factor=True), [(1, 1, 3, 4)],
+    ),
+    "interpolate_nearest_1d": (lambda lib, x: F(lib).interpolate(x, size=7), [(2, 2, 3)]),
+    "interpolate_bilinear": (lambda lib, x: F(lib).interpolate(x, scale_factor=2, mode="bilinear"), [(1, 2, 3, 2)]),
+    "interpolate_bilinear_aligned": (
+        lambda lib, x: F(lib).interpolate(x, size=(4, 5), mode="bilinear", align_corners=True), [(1, 2, 3, 3)],
+    ),
+    "interpolate_bilinear_fraction": (lambda lib, x: F(lib).interpolate(x, scale_factor=0.6, mode="bilinear"), [(1, 1, 5, 4)]),
+    "interpolate_linear": (lambda lib, x: F(lib).interpolate(x, scale_factor=1.5, mode="linear"), [(2, 2, 4)]),
+    "interpolate_area": (lambda lib, x: F(lib).interpolate(x, size=(2, 3), mode="area"), [(1, 2, 5, 6)]),
+    "layer_norm": (lambda lib, x, w, b: F(lib).layer_norm(x, (4,), w, b), [(3, 4), (4,), (4,)]),
+    "layer_norm_2d": (lambda lib, x: F(lib).layer_norm(x, (2, 3), eps=1e-3), [(2, 2, 3)]),
+    "group_norm": (lambda lib, x, w, b: F(lib).group_norm(x, 2, w, b), [(2, 4, 2, 2), (4,), (4,)]),
+    "instance_norm": (lambda lib, x, w, b: F(lib).instance_norm(x, weight=w, bias=b), [(2, 3, 2, 3), (3,), (3,)]),
+    "instance_norm_eval": (
+        lambda lib, x: F(lib).instance_norm(x, const(lib, running_mean, x), const(lib, running_var, x), use_input_stats=False),
+        [(2, 3, 2, 2)],
+    ),
+    "embedding": (lambda lib, w, i: F(lib).embedding(i, w), [(5, 3), np.array([[0, 4], [4, 2]])]),
+    # the padding row gives its value but no gradient (PyTorch's rule), so finite differences disagree by design
+    "embedding_padding": (lambda lib, w, i: F(lib).embedding(i, w, padding_idx=4), [(5, 3), np.array([4, 1, 4, 0])], dict(fd=False)),
+    "dropout2d_eval": (lambda lib, x: F(lib).dropout2d(x, 0.5, training=False), [(2, 3, 2, 2)]),
     # losses
     "cross_entropy": (lambda lib, x, t: F(lib).cross_entropy(x, t), [(4, 5), labels]),
     "cross_entropy_sum_weight": (lambda lib, x, t: F(lib).cross_entropy(x, t, const(lib, class_weight, x), reduction="sum"), [(4, 5), labels]),
@@ -98,8 +139,8 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_functional_matches_torch(name):
-    fn, inputs = CASES[name]
-    check_op(fn, inputs)
+    fn, inputs, *options = CASES[name]
+    check_op(fn, inputs, **(options[0] if options else {}))
 
 
 def _torchvision_focal_loss(x, t, alpha, gamma, reduction):

@@ -5,26 +5,31 @@ Losses live in ``loss_functions.py`` and are re-exported here.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from .. import random
 from ..kernels.geometry import ConvGeometry
 from ..kernels.pool import avg_pool_scale
-from ..ops.conv import Conv2d
+from ..ops.conv import Conv2d, Conv2dInputGrad
 from ..ops.elementwise import LeakyReLU, Softplus, erf, where
 from ..ops.norm import BatchNorm
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.reduction import log_softmax, softmax
-from ..ops.shape import flatten, pad
+from ..ops.shape import flatten
 from ..tensor import Tensor
 from .loss_functions import (  # noqa: F401 - re-exported
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss, sigmoid_focal_loss,
 )
+from .normalization_functions import group_norm, instance_norm, layer_norm  # noqa: F401 - re-exported
+from .resampling import interpolate, pad, pixel_shuffle, pixel_unshuffle  # noqa: F401 - re-exported
 
 __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
     "selu", "elu", "gelu", "silu", "softplus", "sigmoid", "tanh", "softmax", "log_softmax", "pad", "flatten", "cross_entropy",
     "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss",
+    "conv_transpose2d", "dropout1d", "dropout2d", "embedding", "layer_norm", "group_norm", "instance_norm", "pixel_shuffle",
+    "pixel_unshuffle", "interpolate", "upsample",
 ]
 
 
@@ -85,6 +90,57 @@ def conv2d(
     if bias is not None and bias.shape != (weight.shape[0],):
         raise RuntimeError(f"conv2d: bias of shape {bias.shape} does not match weight of shape {weight.shape} (expected ({weight.shape[0]},))")
     return Conv2d.apply(input, weight, bias, geometry)
+
+
+def conv_transpose2d(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+    groups: int = 1, dilation: Any = 1,
+) -> Tensor:
+    """The transposed convolution (the gradient of ``conv2d`` with respect to its input):
+    (N, C_in, H, W) -> (N, C_out, H_out, W_out); an unbatched (C_in, H, W) input works too.
+
+    ``weight`` is (C_in, C_out / groups, kH, kW); H_out = (H - 1) stride - 2 padding +
+    dilation (kH - 1) + output_padding + 1, and ``output_padding`` (smaller than the stride or
+    the dilation) adds rows and columns at the end that no input reaches.
+    """
+    if input.ndim == 3:
+        return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation).squeeze(0)
+    if input.ndim != 4 or weight.ndim != 4 or groups < 1 or input.shape[1] != weight.shape[0] or weight.shape[0] % groups:
+        raise RuntimeError(f"conv_transpose2d: expected input (N, C_in, H, W) and weight (C_in, C_out/groups, kH, kW) "
+                           f"with C_in divisible by groups={groups}, got input {input.shape} and weight {weight.shape}")
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    extra = _pair(output_padding, "output_padding")
+    if any(o >= max(s, d) for o, s, d in zip(extra, stride, dilation)):
+        raise RuntimeError(f"conv_transpose2d: output padding must be smaller than either stride or dilation, "
+                           f"got output_padding={extra}, stride={stride}, dilation={dilation}")
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
+                   for n, s, p, d, k, o in zip(input.shape[2:], stride, padding, dilation, weight.shape[2:], extra))
+    geometry = ConvGeometry(out_hw, weight.shape[2:], stride, padding, dilation, groups)
+    if min(out_hw) < 1 or geometry.output_hw != input.shape[2:]:
+        raise RuntimeError(f"conv_transpose2d: input of shape {input.shape} gives an invalid output size {out_hw} "
+                           f"(stride {stride}, padding {padding}, dilation {dilation}, output_padding {extra})")
+    out = Conv2dInputGrad.apply(input, weight, geometry)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` at the integer ``input``: (*) -> (*, embedding_dim).
+
+    Positions equal to ``padding_idx`` give their row but send it no gradient, as in PyTorch.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    if input.dtype.kind not in "iu":
+        raise RuntimeError(f"embedding: expected an integer input (indices), got dtype {input.dtype}")
+    rows = weight[input]
+    if padding_idx is None:
+        return rows
+    if padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return where((input != padding_idx).unsqueeze(-1), rows, rows.detach())
 
 
 def _pool_geometry(name: str, input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> ConvGeometry:
@@ -188,6 +244,37 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return input * Tensor(mask * input.dtype.type(1.0 / (1.0 - p)))
 
 
+def _channel_dropout(name: str, input: Tensor, p: float, training: bool, dims: int) -> Tensor:
+    """Zero whole channels: one draw per (N, C) of an (N, C, *spatial) input, or per C of a
+    (C, *spatial) one, the survivors scaled by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(f"{name}: expected a {dims + 1}-D or {dims + 2}-D input, got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    lead = input.ndim - dims
+    mask = random.bernoulli_mask(input.shape[:lead] + (1,) * dims, 1.0 - p, input.dtype, input.device)
+    return input * Tensor(mask * input.dtype.type(1.0 / (1.0 - p)))
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of an (N, C, L) or (C, L) input with probability ``p``."""
+    return _channel_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of an (N, C, H, W) input with probability ``p`` (a 3-D input is
+    taken as (N, C, L), with PyTorch's warning)."""
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
+                      "is desired - input is interpreted as shape (N, C, L)", UserWarning, stacklevel=2)
+        return _channel_dropout("dropout2d", input, p, training, 1)
+    return _channel_dropout("dropout2d", input, p, training, 2)
+
+
 # ------------------------------------------------------------------ activations
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu()
@@ -235,3 +322,8 @@ def sigmoid(input: Tensor) -> Tensor:
 
 def tanh(input: Tensor) -> Tensor:
     return input.tanh()
+
+
+def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
+    """Deprecated in PyTorch for :func:`interpolate`, which it calls."""
+    return interpolate(input, size, scale_factor, mode, align_corners)

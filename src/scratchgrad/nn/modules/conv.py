@@ -1,4 +1,4 @@
-"""``Conv2d``: 2-D convolution (cross-correlation) over an (N, C, H, W) input."""
+"""``Conv2d`` and ``ConvTranspose2d``: 2-D convolution (cross-correlation) over an (N, C, H, W) input, and its transpose."""
 from __future__ import annotations
 
 from typing import Any
@@ -27,8 +27,7 @@ class Conv2d(Module):
         dilation: spacing between kernel elements. Default: 1.
         groups: blocked connections; both channel counts must be divisible by it.
         bias: learn an additive bias. Default: ``True``.
-        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``; modes
-            other than ``'zeros'`` need ``F.pad`` to support them.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'`` (see ``F.pad``).
 
     Shape:
         (N, C_in, H, W) -> (N, C_out, H_out, W_out), or (C_in, H, W) -> (C_out, H_out, W_out),
@@ -110,4 +109,96 @@ class Conv2d(Module):
             text += ", bias=False"
         if self.padding_mode != "zeros":
             text += f", padding_mode={self.padding_mode}"
+        return text
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution (the gradient of :class:`Conv2d` with respect to its input,
+    sometimes called a fractionally-strided convolution or "deconvolution").
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels produced.
+        kernel_size: an int or an ``(kH, kW)`` pair.
+        stride: the stride of the convolution this one transposes. Default: 1.
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added on each side of
+            the input (an int or a pair). Default: 0.
+        output_padding: extra rows/columns at the end of the output, smaller than the stride
+            or the dilation; it resolves the output size a strided convolution leaves open. Default: 0.
+        groups: blocked connections. Default: 1.
+        bias: learn an additive bias. Default: ``True``.
+        dilation: spacing between kernel elements. Default: 1.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+
+    Shape:
+        (N, C_in, H, W) -> (N, C_out, H_out, W_out), H_out = (H - 1) stride - 2 padding +
+        dilation (kH - 1) + output_padding + 1 (``forward``'s ``output_size`` may choose it instead).
+
+    Weight ``(in_channels, out_channels / groups, kH, kW)`` and bias ``(out_channels,)`` are
+    drawn as in PyTorch, with fan_in = out_channels / groups * kH * kW (the weight's dim 1).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0, output_padding: int | tuple[int, int] = 0, groups: int = 1, bias: bool = True,
+        dilation: int | tuple[int, int] = 1, padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels = as_int(name, "in_channels", in_channels, minimum=0)
+        self.out_channels = as_int(name, "out_channels", out_channels, minimum=0)
+        self.groups = as_int(name, "groups", groups)
+        for arg, channels in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if channels % self.groups:
+                raise ValueError(f"{name}: {arg} must be divisible by groups, got {arg}={channels}, groups={self.groups}")
+        if padding_mode != "zeros":
+            raise ValueError(f'{name}: only "zeros" padding mode is supported, got padding_mode={padding_mode!r}')
+        self.kernel_size = as_pair(name, "kernel_size", kernel_size)
+        self.stride = as_pair(name, "stride", stride)
+        self.padding = as_pair(name, "padding", padding, minimum=0)
+        self.output_padding = as_pair(name, "output_padding", output_padding, minimum=0)
+        self.dilation = as_pair(name, "dilation", dilation)
+        self.padding_mode = padding_mode
+        self.transposed = True
+        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(creation.empty(*shape, device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(creation.empty(self.out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, int]:
+        """The output padding that gives ``output_size`` (its last two entries), as PyTorch checks it."""
+        if output_size is None:
+            return self.output_padding
+        size = list(output_size)[-2:]
+        extra = []
+        for n, want, k, s, p, d in zip(input.shape[-2:], size, self.kernel_size, self.stride, self.padding, self.dilation):
+            smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= want < smallest + s:
+                raise ValueError(f"{type(self).__name__}: requested an output size of {tuple(size)}, but valid sizes range from "
+                                 f"{smallest} to {smallest + s - 1} (for an input of {tuple(input.shape[-2:])})")
+            extra.append(want - smallest)
+        return tuple(extra)  # type: ignore[return-value]
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
         return text

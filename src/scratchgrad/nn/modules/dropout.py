@@ -1,4 +1,4 @@
-"""``Dropout``: inverted dropout, the identity in eval mode."""
+"""``Dropout``, ``Dropout1d``, ``Dropout2d``: inverted dropout of elements or whole channels, the identity in eval mode."""
 from __future__ import annotations
 
 from ...tensor import Tensor
@@ -31,3 +31,27 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """During training, zero whole channels (one draw per (N, C)) with probability ``p``,
+    scaling the rest by 1/(1-p); arguments as in :class:`Dropout`.
+
+    Shape:
+        (N, C, L) or (C, L) -> same shape.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """During training, zero whole channels (one draw per (N, C)) with probability ``p``,
+    scaling the rest by 1/(1-p); arguments as in :class:`Dropout`.
+
+    Shape:
+        (N, C, H, W) -> same shape ((N, C, L) inputs are taken as 1-D, with PyTorch's warning).
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)

@@ -1,4 +1,4 @@
-"""Batch normalization: ``BatchNorm1d`` and ``BatchNorm2d``, with PyTorch's running statistics."""
+"""Normalization layers: ``BatchNorm1d``/``BatchNorm2d`` (with PyTorch's running statistics), ``GroupNorm``, ``LayerNorm``."""
 from __future__ import annotations
 
 from typing import Any
@@ -127,3 +127,87 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _valid_dims = (4,)
+
+
+class GroupNorm(Module):
+    """Normalize groups of channels of each sample by their own mean and variance.
+
+    Args:
+        num_groups: groups the channels are split into (it must divide ``num_channels``).
+        num_channels: C.
+        eps: added to the variance. Default: 1e-5.
+        affine: learn a per-channel scale (weight, ones) and shift (bias, zeros). Default: ``True``.
+
+    Shape:
+        (N, C, *) -> same shape.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.num_groups = as_int("GroupNorm", "num_groups", num_groups)
+        self.num_channels = as_int("GroupNorm", "num_channels", num_channels, minimum=0)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"GroupNorm: num_channels must be divisible by num_groups, got {num_channels} and {num_groups}")
+        self.eps, self.affine = eps, affine
+        if affine:
+            self.weight = Parameter(creation.empty(self.num_channels, device=device, dtype=dtype))
+            self.bias = Parameter(creation.empty(self.num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected {self.num_channels} channels at dim 1, got input of shape {input.shape}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class LayerNorm(Module):
+    """Normalize the last dims of each sample by their own mean and variance.
+
+    Args:
+        normalized_shape: the trailing shape normalized over (an int for the last dim).
+        eps: added to the variance. Default: 1e-5.
+        elementwise_affine: learn a scale (weight, ones) and shift (bias, zeros) of
+            ``normalized_shape``. Default: ``True``.
+        bias: with ``elementwise_affine``, learn the shift too. Default: ``True``.
+
+    Shape:
+        (*, *normalized_shape) -> same shape.
+    """
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape = tuple(as_int("LayerNorm", "normalized_shape", n, minimum=0) for n in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.register_parameter("weight", None)
+        self.register_parameter("bias", None)
+        if elementwise_affine:
+            self.weight = Parameter(creation.empty(*self.normalized_shape, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.empty(*self.normalized_shape, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
