@@ -19,7 +19,7 @@ from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, st
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import Tensor
 from .serialization import load, save
-from . import cuda, nn, optim, tools, utils  # noqa: E402 - they build on the names above
+from . import accelerator, backends, cuda, multiprocessing, nn, optim, tools, utils  # noqa: E402 - they build on the names above
 
 __version__ = "0.1.0"
 
