@@ -76,6 +76,7 @@ def build(engine: str, workload: str, seed: int = 0, device: str = "cpu") -> tup
 
 def build_on(lib: Any, workload: str, seed: int = 0, device: str = "cpu") -> tuple[Any, Callable[[], Any], Any]:
     """``build`` with the engine given as its module (torch, scratchgrad or a copy of it)."""
+    from scratchgrad.lab.step import train_step
     from scratchgrad.models import build_model
 
     name, options, shape = WORKLOADS[workload]
@@ -86,11 +87,7 @@ def build_on(lib: Any, workload: str, seed: int = 0, device: str = "cpu") -> tup
     optimizer = lib.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> Any:
-        optimizer.zero_grad()
-        loss = lib.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
+        return train_step(model, optimizer, lib.nn.functional.cross_entropy, x, y)[0]
 
     return model, step, optimizer
 

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from .build import make_data, make_model, make_optimizer
+from ..models import dropout_options
 from .config import ConfigError
 from .engines import Engine, make_engine
 
-DROPOUT_OPTIONS = ("conv_dropout", "fc_dropout")
+from .step import train_step
 DTYPES = ("float32", "float64")
 _TINY = 1e-30
 
@@ -35,7 +36,8 @@ def compare(config: dict[str, Any], steps: int = 20, rtol: float = 1e-4, dtype: 
         raise ConfigError(f"--steps: expected an int >= 1, got {steps}")
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
-    model_config = {key: 0.0 if key in DROPOUT_OPTIONS else value for key, value in config["model"].items()}
+    dropouts = dropout_options(config["model"]["name"])
+    model_config = {key: 0.0 if key in dropouts else value for key, value in config["model"].items()}
     config = {**config, "model": model_config}
     data = make_data(config, prefetch=0)
     engines = [make_engine("torch", config["device"]), make_engine("scratch", config["device"])]
@@ -73,11 +75,13 @@ def compare(config: dict[str, Any], steps: int = 20, rtol: float = 1e-4, dtype: 
 def _step(engine: Engine, model: Any, optimizer: Any, images: np.ndarray,
           labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """One training step; (loss, each parameter's gradient before the update)."""
-    loss = engine.cross_entropy(model(engine.tensor(images)), engine.tensor(labels))
-    optimizer.zero_grad()
-    loss.backward()
-    grads = {name: engine.numpy(p.grad) for name, p in model.named_parameters() if p.grad is not None}
-    optimizer.step()
+    grads: dict[str, np.ndarray] = {}
+
+    def read_gradients() -> None:
+        grads.update({name: engine.numpy(p.grad) for name, p in model.named_parameters() if p.grad is not None})
+
+    loss, _ = train_step(model, optimizer, engine.cross_entropy, engine.tensor(images), engine.tensor(labels),
+                         before_update=read_gradients)
     return float(loss.item()), grads
 
 
