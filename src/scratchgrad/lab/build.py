@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from ..data import DataLoader, Subset, load_dataset, subset, transforms
+from ..data.custom import DataFormatError
+from ..data.registry import augment_family
 from ..models import build_model
 from .config import ConfigError
 from .engines import Engine
+from .schema import typed
 
-SAMPLE_DATASETS = {"mnist-sample": "mnist"}  # datasets that take another one's augmentation and statistics
 VAL_STREAM = 0x7A1  # with the seed, picks the validation split; apart from the loaders' streams
 
 
@@ -30,28 +32,39 @@ class Data:
 
 def make_data(config: dict[str, Any], prefetch: int = 2) -> Data:
     """Train, validation and test loaders as ``config`` describes them (only training batches are augmented)."""
-    data = config["data"]
-    name, root = data["dataset"], data["root"] or None
-    train_set, test_set = load_dataset(name, train=True, root=root), load_dataset(name, train=False, root=root)
-    train_set = _subset(train_set, data["subset"], "data.subset")
-    test_set = _subset(test_set, data["test_subset"], "data.test_subset")
-    train_set, val_set = hold_out(train_set, data["val_split"], config["seed"])
-    preset = config["augment"]["preset"]
-    family = SAMPLE_DATASETS.get(name, name)
-    train_transform = transforms.study_preset(family, jitter=preset == "study+jitter", train=preset != "none")
-    test_transform = transforms.study_preset(family, train=False)
-    seed, eval_batch = config["seed"], config["eval_batch_size"]
+    cfg = typed(config)
+    data = cfg.data
+    train_set, test_set = load_splits(data.dataset, data.root)
+    train_set = _subset(train_set, data.subset, "data.subset")
+    test_set = _subset(test_set, data.test_subset, "data.test_subset")
+    train_set, val_set = hold_out(train_set, data.val_split, cfg.seed)
     _, channels, height, width = train_set.images.shape
     if height != width:
-        raise ConfigError(f"data.dataset = {name!r}: the models take square images, got {height}x{width}")
+        raise ConfigError(f"data.dataset = {data.dataset!r}: the models take square images, got {height}x{width}")
+    try:
+        family = augment_family(data.dataset, channels)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    preset = cfg.augment.preset
+    train_transform = transforms.study_preset(family, jitter=preset == "study+jitter", train=preset != "none")
+    test_transform = transforms.study_preset(family, train=False)
+    seed, eval_batch = cfg.seed, cfg.eval_batch_size
     return Data(
-        train=DataLoader(train_set, config["batch_size"], shuffle=True, transform=train_transform, seed=seed,
+        train=DataLoader(train_set, cfg.batch_size, shuffle=True, transform=train_transform, seed=seed,
                          prefetch=prefetch),
         val=None if val_set is None else DataLoader(val_set, eval_batch, transform=test_transform, seed=seed,
                                                     prefetch=prefetch),
         test=DataLoader(test_set, eval_batch, transform=test_transform, seed=seed, prefetch=prefetch),
         shape={"in_channels": channels, "input_size": height, "num_classes": len(train_set.classes)},
     )
+
+
+def load_splits(name: str, root: str) -> tuple[Any, Any]:
+    """(train, test) of dataset ``name`` (``root`` '' for the usual places); a user's malformed files give a ConfigError."""
+    try:
+        return load_dataset(name, train=True, root=root or None), load_dataset(name, train=False, root=root or None)
+    except DataFormatError as error:
+        raise ConfigError(f"data.dataset = {name!r}: {error}") from None
 
 
 def hold_out(dataset: Any, n: int, seed: int) -> tuple[Any, Subset | None]:
@@ -82,19 +95,18 @@ def make_model(config: dict[str, Any], engine: Engine, shape: dict[str, int]) ->
     options = {key: value for key, value in config["model"].items() if key != "name"}
     try:
         model = build_model(config["model"]["name"], engine.nn, **options, **shape)
-    except ValueError as error:  # e.g. an input too small for the model's poolings
-        raise ConfigError(f"model on {config['data']['dataset']} {shape}: {error}") from None
+    except (ValueError, TypeError) as error:  # e.g. an input too small for the model's poolings
+        raise ConfigError(f"model {config['model']['name']} on {config['data']['dataset']} {shape}: {error}") from None
     return model.to(engine.device)
 
 
 def make_optimizer(config: dict[str, Any], engine: Engine, parameters: Any) -> Any:
-    optim = config["optim"]
-    if optim["name"] == "sgd":
-        return engine.optim.SGD(parameters, lr=optim["lr"], momentum=optim["momentum"],
-                                weight_decay=optim["weight_decay"], nesterov=optim["nesterov"])
-    kind = {"adam": engine.optim.Adam, "adamw": engine.optim.AdamW}[optim["name"]]
-    return kind(parameters, lr=optim["lr"], betas=tuple(optim["betas"]), eps=optim["eps"],
-                weight_decay=optim["weight_decay"])
+    optim = typed(config).optim
+    if optim.name == "sgd":
+        return engine.optim.SGD(parameters, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
+                                nesterov=optim.nesterov)
+    kind = {"adam": engine.optim.Adam, "adamw": engine.optim.AdamW}[optim.name]
+    return kind(parameters, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps, weight_decay=optim.weight_decay)
 
 
 def make_scheduler(config: dict[str, Any], engine: Engine, optimizer: Any, steps_per_epoch: int) -> tuple[Any, bool]:
@@ -103,16 +115,16 @@ def make_scheduler(config: dict[str, Any], engine: Engine, optimizer: Any, steps
     Cosine and onecycle span ``schedule.total_epochs`` (the run's epochs unless set), so a run
     resumed with more epochs, up to it, continues the schedule it started.
     """
-    schedule, epochs = config["schedule"], config["schedule"]["total_epochs"]
+    cfg = typed(config)
+    schedule, epochs = cfg.schedule, cfg.schedule.total_epochs
     lr_scheduler = engine.optim.lr_scheduler
-    name = schedule["name"]
-    if name == "none":
+    if schedule.name == "none":
         return None, False
-    if name == "step":
-        return lr_scheduler.StepLR(optimizer, schedule["step_size"], schedule["gamma"]), False
-    if name == "multistep":
-        return lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"]), False
-    if name == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=schedule["eta_min"]), False
-    max_lr = schedule["max_lr"] or 10 * config["optim"]["lr"]
+    if schedule.name == "step":
+        return lr_scheduler.StepLR(optimizer, schedule.step_size, schedule.gamma), False
+    if schedule.name == "multistep":
+        return lr_scheduler.MultiStepLR(optimizer, schedule.milestones, schedule.gamma), False
+    if schedule.name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=schedule.eta_min), False
+    max_lr = schedule.max_lr or 10 * cfg.optim.lr
     return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch), True
