@@ -188,8 +188,74 @@ def _shape(text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
+def add_config(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "config", help="show every config key: type, value, default, allowed values and help",
+        description="config show [FILE]: every key of FILE's config (or of the defaults) with its type, value "
+                    "(and default where it differs), allowed values and help; the [model] keys are the model's.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="print the config's keys")
+    show.add_argument("config", nargs="?", help="TOML config file (default: the defaults)")
+    _add_set(show)
+    parser.set_defaults(handler=run_config)
+
+
+def run_config(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.schema import show
+
+    print(show(args.config, args.overrides))
+    return 0
+
+
+def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="accuracy, loss, confusion matrix and per-class accuracy of a run or weights file",
+        description="Evaluate a run's best.safetensors (or a weights file) in eval mode under no_grad, as the "
+                    "trainer does after each epoch.")
+    parser.add_argument("target", metavar="RUN_OR_WEIGHTS", help="run directory, or a .safetensors file")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="val: the split data.val_split holds out of the training set")
+    parser.add_argument("--config", help="config of the weights (default: the run's config.toml)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    _add_set(parser)
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.evaluate import evaluate, table, write_json
+
+    result = evaluate(args.target, args.split, args.config, args.overrides)
+    print(table(result))
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="write a run's weights as a PyTorch state dict (.pt)",
+        description="Write RUN's best.safetensors (or a weights file's tensors) as a state dict that "
+                    "torch.load(FILE, weights_only=True) reads and the run's torch model loads. Back: save a "
+                    "torch state dict with safetensors.torch.save_file and train with --set weights=FILE.")
+    parser.add_argument("target", metavar="RUN", help="run directory, or a .safetensors file in one")
+    parser.add_argument("--to", choices=("torch",), required=True)
+    parser.add_argument("-o", "--output", help="file to write (default: model.pt beside the weights)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which of a run's weights")
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.export import export, how_to_load
+
+    path, config = export(args.target, args.to, args.output, f"{args.checkpoint}.safetensors")
+    print(f"wrote {path}; in PyTorch, with scratchgrad.models.build_model:\n{how_to_load(path, config)}")
+    return 0
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train, add_sweep, add_report, add_compare, add_demo, add_summary, add_augment_preview,
+    add_config, add_evaluate, add_export,
 ]
 
 
