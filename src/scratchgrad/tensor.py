@@ -56,6 +56,15 @@ class Tensor:
 
     # ----------------------------------------------------------------- properties
     @property
+    def array(self) -> Any:
+        """The backend array (NumPy or CuPy) holding this tensor's values: no copy, not a Tensor."""
+        return self.data
+
+    @array.setter
+    def array(self, value: Any) -> None:
+        self.data = value
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
