@@ -17,6 +17,7 @@ from .build import make_data, make_model
 from .config import ConfigError, load_config
 from .engines import make_engine
 from .rundir import BEST, CONFIG, LAST
+from .schema import typed
 from .trainer import _read_weights
 
 SPLITS = ("test", "val")
@@ -69,7 +70,8 @@ def evaluate(target: str | Path, split: str = "test", config_file: str | Path | 
     if split not in SPLITS:
         raise ConfigError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
     config, weights = resolve_target(target, config_file, overrides)
-    engine = make_engine(config["engine"], config["device"])
+    cfg = typed(config)
+    engine = make_engine(cfg.engine, cfg.device)
     data = make_data(config, prefetch=0)
     loader = data.test if split == "test" else data.val
     if loader is None:
@@ -80,7 +82,7 @@ def evaluate(target: str | Path, split: str = "test", config_file: str | Path | 
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
-        raise ConfigError(f"{weights}: these weights do not fit model {config['model']['name']} of this config: "
+        raise ConfigError(f"{weights}: these weights do not fit model {cfg.model.name} of this config: "
                           f"{' '.join(lines[:2])}{more}") from None
     classes = list(loader.dataset.classes)
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
