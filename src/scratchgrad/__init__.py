@@ -1,6 +1,7 @@
 """scratchgrad: a from-scratch deep-learning framework whose API is a faithful PyTorch subset."""
 from __future__ import annotations
 
+from . import tensor_methods  # noqa: F401 - first: loads the ops and attaches Tensor's methods (the one place)
 from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import device

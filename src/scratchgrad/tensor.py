@@ -1,7 +1,9 @@
 """``Tensor``: an array with a gradient, and the graph node that produced it.
 
-The methods here are thin: each forwards to a primitive in ``ops/`` or to a composition of
-primitives, so that every formula lives in exactly one place.
+This module holds the data structure and its autograd bookkeeping (versions, views, in-place
+assignment) and imports no op: the methods that compute (operators, math, ``to``, indexing
+assignment, ``backward``) forward to ``ops/`` and ``autograd/`` and are attached in one place,
+``tensor_methods.py``, which ``scratchgrad/__init__.py`` imports first.
 
 Differences from PyTorch: ``Tensor.data`` is the backend array itself (a NumPy or CuPy
 array), not a Tensor — use ``detach()`` for a Tensor that shares memory, and the in-place
@@ -15,8 +17,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import dtypes
-from .autograd.grad_mode import is_grad_enabled
 from .backend import device, device_of, get_array_module
+from .grad_mode import is_grad_enabled
+from .random import normal_array, uniform_array
 
 
 def _as_array(data: Any) -> Any:
@@ -166,29 +169,6 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
-
-    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph)
-
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``to(dtype)``, ``to(device)`` or ``to(device, dtype)``; differentiable."""
-        from .ops.shape import to_device
-
-        target_device, dtype = _parse_to_args(args, kwargs)
-        out = self
-        if dtype is not None and dtypes.as_dtype(dtype) != self.dtype:
-            out = out._cast(dtypes.as_dtype(dtype))
-        if target_device is not None and device(target_device) != self.device:
-            out = to_device(out, device(target_device))
-        return out
-
-    def _cast(self, dtype: np.dtype) -> Tensor:
-        from .ops.elementwise import Cast
-
-        return Cast.apply(self, dtype)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -347,19 +327,10 @@ class Tensor:
         return self._assign(self.new_full(self.shape, value))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        from .random import uniform_array
-
         return self._assign(Tensor(uniform_array(self.shape, a, b, self.dtype, self.device)))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        from .random import normal_array
-
         return self._assign(Tensor(normal_array(self.shape, mean, std, self.dtype, self.device)))
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        from .ops.shape import index_put
-
-        self._assign(index_put(self, index, value))
 
     def __iadd__(self, other: Any) -> Tensor:
         return self.add_(other)
@@ -375,6 +346,7 @@ class Tensor:
 
 
 def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The (device, dtype) that ``to(...)`` asks for; None where not given."""
     target_device, dtype = kwargs.get("device"), kwargs.get("dtype")
     for arg in args:
         if isinstance(arg, (str, device)):
@@ -384,6 +356,3 @@ def _parse_to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, 
         else:
             dtype = arg
     return target_device, dtype
-
-
-from . import tensor_methods  # noqa: E402,F401 - attaches operators and math methods to Tensor

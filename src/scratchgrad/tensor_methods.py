@@ -1,13 +1,22 @@
-"""Operators and math methods of ``Tensor``, each forwarding to one op in ``ops/``."""
+"""The methods of ``Tensor`` that compute, each forwarding to one op in ``ops/`` (or to autograd).
+
+The one place where they are attached: ``tensor.py`` imports no op, so that the ops can import
+it; this module, imported first by ``scratchgrad/__init__.py``, loads the ops and attaches.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
+from . import dtypes
+from .autograd import backward
+from .backend import device
 from .ops import elementwise as ew
 from .ops import reduction as red
 from .ops import shape as sh
 from .ops.matmul import matmul
-from .tensor import Tensor
+from .tensor import Tensor, _parse_to_args
 
 
 def _binary(function: type) -> Callable[[Tensor, Any], Tensor]:
@@ -65,6 +74,30 @@ def _masked_fill(self: Tensor, mask: Any, value: Any) -> Tensor:
     return ew.where(mask, value, self)
 
 
+def _backward(self: Tensor, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+    """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
+    backward(self, gradient, retain_graph, create_graph)
+
+
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``to(dtype)``, ``to(device)`` or ``to(device, dtype)``; differentiable."""
+    target_device, dtype = _parse_to_args(args, kwargs)
+    out = self
+    if dtype is not None and dtypes.as_dtype(dtype) != self.dtype:
+        out = out._cast(dtypes.as_dtype(dtype))
+    if target_device is not None and device(target_device) != self.device:
+        out = sh.to_device(out, device(target_device))
+    return out
+
+
+def _cast(self: Tensor, dtype: np.dtype) -> Tensor:
+    return ew.Cast.apply(self, dtype)
+
+
+def _setitem(self: Tensor, index: Any, value: Any) -> None:
+    self._assign(sh.index_put(self, index, value))
+
+
 _METHODS: dict[str, Any] = {
     "__add__": _binary(ew.Add), "__radd__": _reflected(ew.Add),
     "__sub__": _binary(ew.Sub), "__rsub__": _reflected(ew.Sub),
@@ -105,6 +138,7 @@ _METHODS: dict[str, Any] = {
     "reshape_as": lambda self, other: sh.reshape(self, *other.shape),
     "squeeze": sh.squeeze, "unsqueeze": sh.unsqueeze, "flatten": sh.flatten,
     "split": sh.split, "chunk": sh.chunk,
+    "__setitem__": _setitem, "to": _to, "_cast": _cast, "backward": _backward,
 }
 
 for _name, _method in _METHODS.items():

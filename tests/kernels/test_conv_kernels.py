@@ -1,7 +1,7 @@
 """The conv kernels (im2col, Winograd F(2x2, 3x3) and F(4x4, 3x3)) against PyTorch and finite differences.
 
-Winograd normally serves only layers with many channels; ``use_kernel`` moves the channel
-thresholds so that small, cheap cases (odd sizes, every padding) go through each kernel.
+Winograd normally serves only layers with many channels; ``use_kernel`` sets
+``scratchgrad.backends.conv`` so that small, cheap cases (odd sizes, every padding) go through each kernel.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from scratchgrad.kernels import batchnorm, winograd
 from scratchgrad.kernels import conv as conv_kernels
 from scratchgrad.kernels.conv import Im2colKernel, WinogradKernel
 from scratchgrad.kernels.geometry import ConvGeometry
-from scratchgrad.ops import conv
-from scratchgrad.ops.conv import kernel_for
+from scratchgrad import backends
+from scratchgrad.backends.conv import kernel_for
 from scratchgrad.runtime import threads
 
 TF = torch.nn.functional
@@ -38,10 +38,9 @@ DTYPES = {"im2col": (np.float64, np.float32), "F2": (np.float64, np.float32), "F
 
 
 def use_kernel(monkeypatch, name):
-    """Make 3x3 stride-1 layers of any width use kernel ``name``."""
-    never = 10**9
-    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", never if name == "im2col" else 1)
-    monkeypatch.setattr(conv, "WINOGRAD_F4_MIN_CHANNELS", 1 if name == "F4" else never)
+    """Make 3x3 stride-1 layers of any width use kernel ``name``, through the documented switch."""
+    monkeypatch.setattr(backends.conv, "algorithm", "im2col" if name == "im2col" else "winograd")
+    monkeypatch.setattr(backends.conv, "winograd_f4_min_channels", 1 if name == "F4" else None)
 
 
 WINOGRAD_CASES = {
@@ -65,14 +64,8 @@ def test_winograd_matches_torch_and_finite_differences(name, variant, monkeypatc
     check_op(lambda lib, x, w, b: F(lib).conv2d(x, w, b, **options), inputs, dtypes=DTYPES[variant])
 
 
-def test_kernel_choice_by_width(monkeypatch):
-    geometry = ConvGeometry((8, 8), (3, 3), (1, 1), (1, 1), (1, 1), 1)
-    assert isinstance(kernel_for(geometry, 3, 32), Im2colKernel)
-    assert kernel_for(geometry, 16, 64).variant is winograd.F2
-    assert kernel_for(geometry, 512, 512).variant is winograd.F2  # F(4x4, 3x3) is off by default
-    monkeypatch.setattr(conv, "WINOGRAD_F4_MIN_CHANNELS", 128)
-    assert kernel_for(geometry, 128, 256).variant is winograd.F4 and kernel_for(geometry, 64, 256).variant is winograd.F2
-    assert isinstance(kernel_for(ConvGeometry((8, 8), (3, 3), (2, 2), (1, 1), (1, 1), 1), 256, 256), Im2colKernel)
+def test_a_wide_layer_on_the_default_kernel_matches_torch():
+    """16 channels: "auto" gives it Winograd F(2x2, 3x3) (see tests/backends/test_backends_conv.py)."""
     check_op(lambda lib, x, w: F(lib).conv2d(x, w, padding=1), [(2, 16, 6, 5), (16, 16, 3, 3)], fd=False, low=-1, high=1)
 
 
@@ -222,7 +215,7 @@ def test_conv_second_derivatives_in_float32(kernel, seed, monkeypatch):
     for actual, expected in zip(second_derivatives(scratchgrad, np.float32), second_derivatives(torch, np.float64)):
         expected = expected.numpy()
         assert actual.dtype == np.float32
-        assert np.abs(actual.data - expected).max() <= 1e-5 * np.abs(expected).max()
+        assert np.abs(actual.array - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -265,7 +258,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
         h = SF.batch_norm(SF.conv2d(x, w1, padding=1), None, None, training=True)
         y = SF.max_pool2d(SF.conv2d(h, w2, stride=2, padding=1), 2).reshape(5, -1)  # a copy: y is channels-last
         (y * y).sum().backward()
-        runs.append([y.data, x.grad.data, w1.grad.data, w2.grad.data])
+        runs.append([y.array, x.grad.array, w1.grad.array, w2.grad.array])
     for single, several in zip(*runs):
         np.testing.assert_array_equal(single, several)
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ..tensor import Tensor
 from .engine import run_backward
 from .function import Context, Function
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "Context", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
@@ -15,8 +16,6 @@ def _as_sequence(value: Any) -> list[Any]:
 
 
 def _initial_grads(outputs: list[Any], grad_outputs: Any) -> list[Any]:
-    from ..tensor import Tensor
-
     given = _as_sequence(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     if len(given) != len(outputs):
         raise RuntimeError(f"grad_outputs: got {len(given)} gradients for {len(outputs)} outputs")

@@ -10,8 +10,9 @@ from collections import deque
 from typing import Any, Sequence
 
 from ..backend import get_array_module, memory_owner
+from ..grad_mode import set_grad_enabled
+from ..tensor import Tensor
 from .function import Context
-from .grad_mode import set_grad_enabled
 
 
 def _edge_node(edge: Any) -> Context | None:
@@ -228,5 +229,3 @@ def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, capture
     else:
         leaf.grad.data += grad.data
 
-
-from ..tensor import Tensor  # noqa: E402 - last, as in function.py (tensor.py imports this package first)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import get_array_module
-from .grad_mode import _set_enabled, is_grad_enabled
+from ..grad_mode import _set_enabled, is_grad_enabled
+from ..tensor import Tensor
 
 _FREED = "Trying to backward through the graph a second time (or to use saved tensors after they were freed). Pass retain_graph=True to the first backward() if you need to backward twice."
 
@@ -178,7 +179,3 @@ def _connect(ctx: Context, args: tuple[Any, ...], outputs: tuple[Any, ...]) -> N
     if ctx._keep_output:
         ctx._output = (outputs[0].data, outputs[0]._version, outputs[0]._version[0])
 
-
-# Last, as tensor.py imports the autograd package (grad mode) before it defines Tensor, and the
-# ops it loads need Context and Function from here: imported once, not on every call.
-from ..tensor import Tensor  # noqa: E402

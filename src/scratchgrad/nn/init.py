@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
+from ..grad_mode import no_grad
 from ..random import Generator, normal_array, uniform_array
 from ..tensor import Tensor
 

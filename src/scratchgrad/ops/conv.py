@@ -7,7 +7,7 @@ convolution is differentiable to any order without extra code.
 Below the Functions, a kernel (``kernels/conv.py``) computes the three products on arrays:
 im2col + GEMM for any geometry, and Winograd F(2x2, 3x3) (``kernels/winograd.py``, 2.25x fewer
 multiplies) for 3x3 stride-1 layers with enough channels; F(4x4, 3x3) is there too, off by
-default (see ``WINOGRAD_F4_MIN_CHANNELS``).
+default. ``backends/conv.py`` chooses the kernel of each layer (``scratchgrad.backends.conv.algorithm``).
 
 The kernels work in (H, W, N, C) memory order, and outputs are handed out as
 (N, C, H, W)-shaped views of that memory: ``Tensor.data`` of a conv output is not
@@ -21,33 +21,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
-from ..autograd.grad_mode import is_grad_enabled
-from ..tensor import Tensor
-from ..kernels import winograd
-from ..kernels.conv import Im2colKernel, WinogradKernel
+from ..backends.conv import kernel_for
+from ..grad_mode import is_grad_enabled
 from ..kernels.geometry import ConvGeometry
-
-WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too thin for the transforms to pay off
-# F(4x4, 3x3) does 44% fewer multiplies than F(2x2, 3x3), which makes training C5L3 about 8% faster,
-# but its float32 results are ~10x less precise (errors of ~1e-5 of the output's scale, beyond the
-# float32 parity tolerance of 1e-4 elementwise): off by default; a channel count turns it on.
-WINOGRAD_F4_MIN_CHANNELS: int | None = None
+from ..tensor import Tensor
 
 
 def spatial_major(x: Any) -> Any:
     """(N, C, H, W) -> an (H, W, N, C) view, and back: the permutation is its own inverse."""
     return x.transpose(2, 3, 0, 1)
-
-def kernel_for(geometry: ConvGeometry, c_in: int, c_out: int) -> Im2colKernel | WinogradKernel:
-    """The kernel for a layer: Winograd F(2x2, 3x3) for 3x3 stride-1 layers with enough channels
-    (F(4x4, 3x3) if enabled and the layer is wide enough), else im2col."""
-    g = geometry
-    if g.kernel_hw != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1) or g.groups != 1:
-        return Im2colKernel(g)
-    channels = min(c_in, c_out)
-    if WINOGRAD_F4_MIN_CHANNELS is not None and channels >= WINOGRAD_F4_MIN_CHANNELS:
-        return WinogradKernel(g, winograd.F4)
-    return WinogradKernel(g, winograd.F2) if channels >= WINOGRAD_MIN_CHANNELS else Im2colKernel(g)
 
 
 class Conv2d(Function):

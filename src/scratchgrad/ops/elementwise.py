@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 from ..autograd.function import Context, Function
-from ..autograd.grad_mode import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..backend import erf as backend_erf
 from ..backend import get_array_module
 from ..dtypes import default_float, result_dtype

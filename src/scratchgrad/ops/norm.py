@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.function import Context, Function
-from ..autograd.grad_mode import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..kernels import batchnorm
 from ..tensor import Tensor
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes
-from ..autograd.grad_mode import no_grad
+from ..grad_mode import no_grad
 from ..backend import array_module_for
 from ..tensor import Tensor
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import creation, dtypes
-from ...autograd.grad_mode import no_grad
+from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from ._args import as_int

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 from ... import dtypes
-from ...autograd.grad_mode import no_grad
+from ...grad_mode import no_grad
 from ...tensor import Tensor, _parse_to_args
 from ..parameter import Parameter
 from .state_dict import StateDictMixin

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 from typing import Any, Mapping
 
-from ...autograd.grad_mode import no_grad
+from ...grad_mode import no_grad
 from ...backend import to_device
 from ...tensor import Tensor
 from ..parameter import is_lazy

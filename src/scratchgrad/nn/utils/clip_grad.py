@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ...autograd.grad_mode import no_grad
+from ...grad_mode import no_grad
 from ...backend import get_array_module
 from ...tensor import Tensor
 

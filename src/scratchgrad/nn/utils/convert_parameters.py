@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ...autograd.grad_mode import no_grad
+from ...grad_mode import no_grad
 from ...ops.shape import cat
 from ...tensor import Tensor
 
