@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scratchgrad.lab.cli import main
-from scratchgrad.lab.config import load_config
+from scratchgrad.lab.config import dump_toml, load_config
 from scratchgrad.lab.rundir import RunDir
 from scratchgrad.models import build_model
 
@@ -18,10 +18,14 @@ SHAPE = {"in_channels": 1, "num_classes": 10, "input_size": 28}  # the MNIST sam
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished tiny run with a validation split: 2 epochs of c5l3 (BatchNorm, fc dropout) on the MNIST sample."""
-    from tests.lab.conftest import tiny_config
-
     folder = tmp_path_factory.mktemp("evaluate")
-    config = tiny_config(folder, top={"epochs": 2}, data={"val_split": 32})
+    config = folder / "tiny.toml"
+    config.write_text(dump_toml({
+        "epochs": 2, "batch_size": 32, "eval_batch_size": 50,
+        "data": {"dataset": "mnist-sample", "subset": 128, "test_subset": 100, "val_split": 32},
+        "model": {"name": "c5l3", "width": 0.125, "batchnorm": True, "fc_dropout": 0.3},
+        "optim": {"name": "adam", "lr": 2e-3},
+    }))
     assert main(["train", str(config), "--out", str(folder / "run")]) == 0
     return folder / "run"
 
