@@ -18,6 +18,7 @@ from .ops.reduction import amax, amin, argmax, argmin, gather, logsumexp, log_so
 from .ops.reduction import max, min, sum  # noqa: A004 - PyTorch's names
 from .ops.shape import cat, chunk, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .runtime.threads import get_num_threads, set_num_threads
 from .tensor import Tensor
 from .serialization import load, save
 from . import accelerator, backends, cuda, multiprocessing, nn, optim, tools, utils  # noqa: E402 - they build on the names above

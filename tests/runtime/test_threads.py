@@ -77,3 +77,12 @@ def test_blas_runs_on_one_thread_inside_chunks_and_as_before_after(monkeypatch):
                                   lambda a, b: a + b)
         assert all(count == 1 for count in seen)  # in the tasks, nested calls included
         assert blas_threads() == before
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (4, 5)])
+def test_elementwise_takes_every_shape_once_the_pool_serves_any_size(shape, monkeypatch):
+    """Scalars (0-dim arrays) included: they have no axis to split."""
+    monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    a, b = np.full(shape, 3.0), np.full(shape, 2.0)
+    np.testing.assert_array_equal(threads.elementwise(np, np.subtract, a, b), np.ones(shape))

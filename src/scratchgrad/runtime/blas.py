@@ -16,12 +16,25 @@ class OneBlasThread:
         self._lock, self._open, self._saved = threading.Lock(), 0, []
         self._libraries: list[Any] | None = None
 
+    def _load(self) -> list[Any]:
+        if self._libraries is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        return self._libraries
+
+    def set_threads_outside(self, count: int) -> None:
+        """BLAS's thread count outside the ``with`` blocks (restored to it when the last one closes)."""
+        with self._lock:
+            if self._open:
+                self._saved = [count] * len(self._load())
+            else:
+                for library in self._load():
+                    library.set_num_threads(count)
+
     def __enter__(self) -> None:
         with self._lock:
-            if self._libraries is None:
-                from threadpoolctl import ThreadpoolController
-
-                self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+            self._load()
             if self._open == 0:
                 self._saved = [library.get_num_threads() for library in self._libraries]
                 for library in self._libraries:

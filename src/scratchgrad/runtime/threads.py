@@ -13,7 +13,8 @@ in memory (long contiguous runs inside each block). Five ways to split the work:
   (``copied``: into a new array).
 
 All five hand their tasks to ``_share``: the calling thread and a pool of one thread less than
-the cores this process may run on (created on first use) take the tasks one by one from a
+``num_threads()`` (the cores this process may run on, or ``set_num_threads``'s count; created on
+first use) take the tasks one by one from a
 common counter, so a core that finishes early takes the next task, and the caller works
 instead of waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
 occupy every core, and BLAS's own threads would otherwise spin for a while after each call,
@@ -39,17 +40,47 @@ from .blas import one_blas_thread
 T = TypeVar("T")
 _PREFIX = "scratchgrad"
 _executor: ThreadPoolExecutor | None = None
+_executor_workers = 0
 _worker = threading.local()  # .busy: this thread runs tasks of _share
+_requested: int | None = None  # set by set_num_threads; None: every core this process may run on
+
+
+def set_num_threads(count: int) -> None:
+    """Run the kernels and the optimizer's updates on ``count`` threads (the calling one
+    included), and BLAS calls made outside them on ``count`` BLAS threads, as
+    ``torch.set_num_threads``. Results do not depend on the count (see the module's docstring).
+
+    Args:
+        count: the number of threads, at least 1 (more than the cores is allowed).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"set_num_threads: expected an int >= 1, got {count!r}")
+    global _requested
+    _requested = count
+    one_blas_thread.set_threads_outside(count)
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels run on: ``set_num_threads``'s count, else the cores
+    this process may run on (its CPU affinity)."""
+    return num_threads()
 
 
 def num_threads() -> int:
+    if _requested is not None:
+        return _requested
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:  # the calling thread is the other worker (see _share)
-        _executor = ThreadPoolExecutor(max(1, num_threads() - 1), thread_name_prefix=_PREFIX)
+    """The pool of ``num_threads() - 1`` threads (the calling thread is the other worker, see
+    ``_share``), made again when the count changed; the old one ends once its tasks are done."""
+    global _executor, _executor_workers
+    workers = max(1, num_threads() - 1)
+    if _executor is None or _executor_workers != workers:
+        if _executor is not None:
+            _executor.shutdown(wait=False)
+        _executor, _executor_workers = ThreadPoolExecutor(workers, thread_name_prefix=_PREFIX), workers
     return _executor
 
 
@@ -236,7 +267,8 @@ def elementwise(xp: Any, kernel: Callable[..., Any], *arrays: Any) -> Any:
     """``kernel(*arrays, out=out)`` into a fresh array with the layout of ``arrays[0]``, on all
     cores when the arrays are large and of one shape (otherwise ``kernel(*arrays)`` as it is)."""
     first = arrays[0]
-    if xp is not np or first.nbytes < MIN_PARALLEL_BYTES or any(a.shape != first.shape for a in arrays) or _in_pool():
+    one_block = first.ndim == 0 or first.nbytes < MIN_PARALLEL_BYTES or any(a.shape != first.shape for a in arrays)
+    if xp is not np or one_block or _in_pool():
         return kernel(*arrays)
     out = workspace.empty(np, first.shape, np.result_type(*arrays), like=first)
     axis = outermost(out, range(out.ndim))
