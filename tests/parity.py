@@ -141,7 +141,7 @@ def as_numpy(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     if isinstance(x, scratchgrad.Tensor):
-        return np.asarray(x.detach().cpu().data)
+        return np.asarray(x.detach().cpu().array)
     return np.asarray(x)
 
 

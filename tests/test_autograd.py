@@ -95,7 +95,7 @@ def test_function_needs_input_grad_flags() -> None:
         @staticmethod
         def forward(ctx: Any, x: Any, y: Any) -> Any:
             seen.append(ctx.needs_input_grad)
-            return x.data * y.data
+            return x.array * y.array
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
@@ -119,7 +119,7 @@ def test_function_backward_with_wrong_gradient_count_raises() -> None:
     class Wrong(autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any, y: Any) -> Any:
-            return x.data + y.data
+            return x.array + y.array
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
@@ -213,7 +213,7 @@ def test_grad_with_grad_outputs_and_unused_inputs() -> None:
     upstream = scratchgrad.randn(2, 3)
     gx, gu = autograd.grad(y, [x, unused], grad_outputs=upstream, allow_unused=True, retain_graph=True)
     assert gu is None
-    np.testing.assert_allclose(gx.data, upstream.data * 2)
+    np.testing.assert_allclose(gx.array, upstream.array * 2)
     with pytest.raises(RuntimeError, match="allow_unused"):
         autograd.grad(y, [x, unused], grad_outputs=upstream)
 
@@ -250,10 +250,10 @@ def test_grad_accumulates_from_several_paths_and_leaves_each_leaf_its_own_buffer
     a = scratchgrad.tensor([1.0, 2.0], requires_grad=True)
     b = scratchgrad.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()
-    a.grad.data += 10  # must not change b.grad: the same upstream array reaches both
-    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    a.grad.array += 10  # must not change b.grad: the same upstream array reaches both
+    np.testing.assert_array_equal(b.grad.array, [1.0, 1.0])
     (a * a + a).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, [11 + 3, 11 + 5])
+    np.testing.assert_array_equal(a.grad.array, [11 + 3, 11 + 5])
 
 
 def test_a_leaf_gradient_never_aliases_memory_that_something_else_holds() -> None:
@@ -263,14 +263,14 @@ def test_a_leaf_gradient_never_aliases_memory_that_something_else_holds() -> Non
     upstream = np.array([1.0, 2.0, 3.0, 4.0])
     x.reshape(4).backward(scratchgrad.from_numpy(upstream))  # the gradient is a view of the caller's array
     upstream += 100
-    np.testing.assert_array_equal(x.grad.data, [[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(x.grad.array, [[1.0, 2.0], [3.0, 4.0]])
 
     kept = np.ones(2)
 
     class KeepsItsGradient(scratchgrad.autograd.Function):  # a user's Function: not trusted
         @staticmethod
         def forward(ctx, a):
-            return a.data * 2
+            return a.array * 2
 
         @staticmethod
         def backward(ctx, grad):
@@ -278,13 +278,13 @@ def test_a_leaf_gradient_never_aliases_memory_that_something_else_holds() -> Non
 
     y = scratchgrad.tensor(np.array([1.0, 1.0]), requires_grad=True)
     KeepsItsGradient.apply(y).sum().backward()
-    y.grad.data += 5
+    y.grad.array += 5
     np.testing.assert_array_equal(kept, [1.0, 1.0])
 
     w = scratchgrad.tensor(np.array([2.0, 3.0]), requires_grad=True)
     for _ in range(2):  # the second backward adds into the first one's (kept, not copied) gradient
         (w * w).sum().backward()
-    np.testing.assert_array_equal(w.grad.data, [8.0, 12.0])
+    np.testing.assert_array_equal(w.grad.array, [8.0, 12.0])
 
 
 def test_a_leaf_gradient_has_the_leaf_memory_layout() -> None:
@@ -295,11 +295,11 @@ def test_a_leaf_gradient_has_the_leaf_memory_layout() -> None:
         for upstream in (np.ones(leaf.shape), np.ones(leaf.shape[::-1]).T):  # a gradient in either order
             leaf.grad = None
             (leaf * 2).backward(scratchgrad.from_numpy(upstream))
-            assert leaf.grad.data.strides == leaf_data.strides
-            np.testing.assert_array_equal(leaf.grad.data, np.full(leaf.shape, 2.0))
+            assert leaf.grad.array.strides == leaf_data.strides
+            np.testing.assert_array_equal(leaf.grad.array, np.full(leaf.shape, 2.0))
     w = scratchgrad.tensor(np.ones((3, 5)), requires_grad=True)
     (scratchgrad.ones(2, 5, dtype=scratchgrad.float64) @ w.mT).sum().backward()  # its gradient arrives transposed
-    assert w.grad.data.flags.c_contiguous
+    assert w.grad.array.flags.c_contiguous
 
 
 def test_retain_graph_allows_a_second_backward() -> None:
@@ -371,11 +371,11 @@ def test_detach_shares_memory_and_stops_gradients() -> None:
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
     y = (x * d).sum()
     y.backward()
-    np.testing.assert_array_equal(x.grad.data, [3.0, 6.0])  # d is a constant
+    np.testing.assert_array_equal(x.grad.array, [3.0, 6.0])  # d is a constant
     e = x.detach()
     with scratchgrad.no_grad():
         e.add_(1)
-    np.testing.assert_array_equal(x.data, [2.0, 3.0])
+    np.testing.assert_array_equal(x.array, [2.0, 3.0])
 
 
 def test_inplace_on_a_detached_alias_of_a_saved_tensor_raises() -> None:

@@ -121,7 +121,7 @@ def test_tensor_copies_its_data() -> None:
     source = scratchgrad.tensor(array)
     copy = scratchgrad.tensor(source)
     array[0] = 1
-    source.data[1] = 1
+    source.array[1] = 1
     assert copy.dtype == np.float32 and copy.tolist() == [0.0, 0.0, 0.0] and source.tolist() == [0.0, 1.0, 0.0]
 
 

@@ -35,7 +35,7 @@ def test_chain_of_100k_ops_backpropagates_without_recursion_error() -> None:
     for _ in range(100_000):
         y = -y  # the cheapest op: this test is about depth
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [1.0])
+    np.testing.assert_array_equal(x.grad.array, [1.0])
     del y  # freeing the chain must not recurse either
 
 
@@ -176,7 +176,7 @@ def _values_and_gradient(fn: Callable[..., Any], dtype: Any) -> tuple[np.ndarray
     x = scratchgrad.tensor(EXTREME.astype(dtype), requires_grad=True)
     out = fn(scratchgrad, x)
     (out * scratchgrad.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(dtype))).sum().backward()
-    return out.data, x.grad.data
+    return out.array, x.grad.array
 
 
 # ---------------------------------------------------------------------------- errors
@@ -242,7 +242,7 @@ def test_inplace_on_a_leaf_that_requires_grad_raises() -> None:
             modify()
     with scratchgrad.no_grad():
         w.add_(1)  # the optimizer's way: allowed under no_grad
-    np.testing.assert_array_equal(w.data, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(w.array, [2.0, 2.0, 2.0])
 
 
 # ---------------------------------------------------------------------------- nn.functional level
@@ -269,8 +269,8 @@ def test_functional_at_extreme_logits_is_finite(name: str, dtype: Any) -> None:
     out = LOSSES_AND_ACTIVATIONS[name](F, x, target)
     assert out.dtype == dtype
     (out * scratchgrad.tensor(np.linspace(0.5, 1.5, out.numel()).reshape(out.shape).astype(dtype))).sum().backward()
-    assert np.isfinite(out.data).all(), f"{name}: {out}"
-    assert np.isfinite(x.grad.data).all(), f"{name}: gradient {x.grad}"
+    assert np.isfinite(out.array).all(), f"{name}: {out}"
+    assert np.isfinite(x.grad.array).all(), f"{name}: gradient {x.grad}"
 
 
 def test_focal_loss_implementations_agree_at_extreme_logits() -> None:
@@ -282,7 +282,7 @@ def test_focal_loss_implementations_agree_at_extreme_logits() -> None:
         x = scratchgrad.tensor(logits, requires_grad=True)
         loss = F.sigmoid_focal_loss(x, target, alpha=0.25, gamma=2, reduction="sum", impl=impl)
         loss.backward()
-        results.append((loss.item(), x.grad.data))
+        results.append((loss.item(), x.grad.array))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-10)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
 
@@ -291,7 +291,7 @@ def test_bce_with_logits_gradient_at_zero_matches_torch() -> None:
     F = functional()
     x = scratchgrad.tensor([0.0, 0.0], requires_grad=True)
     F.binary_cross_entropy_with_logits(x, scratchgrad.tensor([1.0, 0.0]), reduction="sum").backward()
-    np.testing.assert_allclose(x.grad.data, [-0.5, 0.5])  # sigmoid(0) - target, as torch gives
+    np.testing.assert_allclose(x.grad.array, [-0.5, 0.5])  # sigmoid(0) - target, as torch gives
 
 
 SHAPE_ERRORS: dict[str, tuple[Callable[[Any], Any], str]] = {

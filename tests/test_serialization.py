@@ -34,7 +34,7 @@ def test_flat_round_trip_keeps_values_dtypes_and_shapes(tmp_path):
         assert loaded[key].dtype == array.dtype and loaded[key].shape == array.shape
         np.testing.assert_array_equal(loaded[key].numpy(), array)
         assert not loaded[key].requires_grad
-        loaded[key].data[...] = 0  # writable, owned memory
+        loaded[key].array[...] = 0  # writable, owned memory
 
 
 def test_header_layout_padding_and_order():

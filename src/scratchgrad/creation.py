@@ -31,7 +31,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     (float64 stays float64), as in ``torch.tensor``.
     """
     if isinstance(data, Tensor):
-        data = data.detach().data
+        data = data.detach().array
     if isinstance(data, (list, tuple)) and data and any(isinstance(item, Tensor) for item in _flatten(data)):
         data = [_plain(item) for item in data]
     if hasattr(data, "dtype") and not isinstance(data, (list, tuple)):
@@ -50,7 +50,7 @@ def _flatten(items: Any) -> list[Any]:
 
 def _plain(item: Any) -> Any:
     if isinstance(item, Tensor):  # its array on the CPU, so that its dtype takes part in the promotion
-        return item.data if get_array_module(item.data) is np else item.tolist()
+        return item.array if get_array_module(item.array) is np else item.tolist()
     if isinstance(item, (list, tuple)):
         return [_plain(i) for i in item]
     return item

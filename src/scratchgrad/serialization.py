@@ -104,7 +104,7 @@ def _add_tensor(tensors: dict[str, np.ndarray], name: str, value: Any) -> None:
         raise ValueError("save: '__metadata__' is reserved by the safetensors format and cannot name a tensor")
     if name in tensors:
         raise ValueError(f"save: two tensors would be stored under the name '{name}'; rename a key")
-    array = to_device(value.data if isinstance(value, Tensor) else value, "cpu")
+    array = to_device(value.array if isinstance(value, Tensor) else value, "cpu")
     if array.dtype.newbyteorder("<") not in _CODE_OF:
         raise TypeError(f"save: tensor '{name}' has dtype {array.dtype}, which safetensors cannot store here; "
                         f"expected one of {sorted(str(np.dtype(s)) for s in _NUMPY.values())}")

@@ -36,8 +36,8 @@ def _reflected(function: type) -> Callable[[Tensor, Any], Tensor]:
 def _comparison(name: str) -> Callable[[Tensor, Any], Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
         dtype = ew.result_dtype(self, other)
-        other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.xp, name)(self.data.astype(dtype, copy=False), other_data))
+        other_data = other.array if isinstance(other, Tensor) else other
+        return Tensor(getattr(self.xp, name)(self.array.astype(dtype, copy=False), other_data))
 
     return method
 

@@ -77,8 +77,8 @@ def test_state_dict_values_shapes_dtypes(models):
     kept = ours.state_dict(keep_vars=True)
     assert kept["stem.conv.weight"] is ours.stem.conv.weight
     # detached values share memory with the module, as in torch
-    ours.state_dict()["stem.conv.bias"].data[0] = 42.0
-    assert ours.stem.conv.bias.data[0] == 42.0
+    ours.state_dict()["stem.conv.bias"].array[0] = 42.0
+    assert ours.stem.conv.bias.array[0] == 42.0
     prefixed = ours.state_dict(prefix="net.")
     assert list(prefixed) == ["net." + k for k in theirs.state_dict()]
 
@@ -88,9 +88,9 @@ def test_load_torch_state_dict_and_forward_matches(models):
     theirs.train()
     theirs(torch.randn(4, 3, 6, 6))  # moves the running statistics away from their defaults
     weight = ours.stem.conv.weight
-    data_before = weight.data
+    data_before = weight.array
     assert repr(ours.load_state_dict(theirs.state_dict())) == "<All keys matched successfully>"
-    assert ours.stem.conv.weight is weight and weight.data is data_before  # copied into the same memory
+    assert ours.stem.conv.weight is weight and weight.array is data_before  # copied into the same memory
     assert int(ours.stem.bn.num_batches_tracked) == 1
     ours.eval()
     theirs.eval()
@@ -103,10 +103,10 @@ def test_load_numpy_and_scratch_values_keep_dtype(models):
     as_float64 = {k: v.numpy().astype(np.float64) if v.is_floating_point() else v.numpy() for k, v in theirs.state_dict().items()}
     ours.load_state_dict(as_float64)
     assert ours.stem.conv.weight.dtype == np.float32
-    np.testing.assert_allclose(ours.stem.conv.weight.data, theirs.stem.conv.weight.detach().numpy())
+    np.testing.assert_allclose(ours.stem.conv.weight.array, theirs.stem.conv.weight.detach().numpy())
     other = build(snn, sg)
     other.load_state_dict(ours.state_dict())
-    np.testing.assert_array_equal(other.heads["aux"][1].weight.data, ours.heads["aux"][1].weight.data)
+    np.testing.assert_array_equal(other.heads["aux"][1].weight.array, ours.heads["aux"][1].weight.array)
 
 
 def test_strict_errors_and_non_strict_keys_equal_torch(models):
@@ -169,8 +169,8 @@ def test_parameter_repr_and_identity():
     assert snn.Parameter().shape == (0,) and snn.Parameter().dtype == np.float32
     source = sg.zeros(3)
     shared = snn.Parameter(source)
-    shared.data[0] = 1.0
-    assert source.data[0] == 1.0  # shares memory with its data, as torch
+    shared.array[0] = 1.0
+    assert source.array[0] == 1.0  # shares memory with its data, as torch
     assert type(shared.detach()) is sg.Tensor and type(shared * 2) is sg.Tensor
 
 
@@ -257,7 +257,7 @@ def test_train_eval_requires_grad_zero_grad(models):
     out.backward()
     assert all(p.grad is not None for p in ours.parameters())
     ours.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad.data.any() for p in ours.parameters())
+    assert all(p.grad is not None and not p.grad.array.any() for p in ours.parameters())
     ours.zero_grad()
     assert all(p.grad is None for p in ours.parameters())
 
@@ -357,7 +357,7 @@ def test_deepcopy_is_independent(models):
 
     ours, _ = models
     clone = copy.deepcopy(ours)
-    clone.stem.conv.weight.data[...] = 0
-    assert ours.stem.conv.weight.data.any()
+    clone.stem.conv.weight.array[...] = 0
+    assert ours.stem.conv.weight.array.any()
     assert list(clone.state_dict()) == list(ours.state_dict())
     assert clone.shared is clone.heads["cls"]

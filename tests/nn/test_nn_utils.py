@@ -54,7 +54,7 @@ def test_clip_grad_norm_single_tensor_generator_and_no_grads():
 
 def test_clip_grad_norm_nonfinite():
     ours, _ = params_with_grads(np.float32)
-    ours[1].grad.data[0] = np.nan
+    ours[1].grad.array[0] = np.nan
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
     assert math.isnan(clip_grad_norm_(ours, 1.0).item())

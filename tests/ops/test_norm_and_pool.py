@@ -90,8 +90,8 @@ def test_batch_norm_float32_statistics_are_accurate(layout):
     ulps of float64 ones (a plain running sum would be off by ~1e-4)."""
     x = rng.standard_normal((64, 3, 32, 32)) * 0.1 + 5.0
     out, mean, var = scratchgrad.ops.norm.BatchNorm.apply(layout(scratchgrad, scratchgrad.tensor(x.astype(np.float32))), None, None, None, None, 1e-5)
-    np.testing.assert_allclose(mean.data, x.mean(axis=(0, 2, 3)), rtol=1e-6)
-    np.testing.assert_allclose(var.data, x.var(axis=(0, 2, 3)), rtol=2e-5)
+    np.testing.assert_allclose(mean.array, x.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(var.array, x.var(axis=(0, 2, 3)), rtol=2e-5)
 
 
 def test_batch_norm_running_statistics_and_dtype():

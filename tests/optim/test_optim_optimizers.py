@@ -58,8 +58,8 @@ def assert_matches_torch(name, kwargs, groups=None, dtype=np.float64, rtol=1e-9,
     ours, ours_opt = run_scratch(name, kwargs, weights, grads, groups)
     theirs, theirs_opt = run_torch(torch, name, kwargs, weights, grads, groups)
     for p, t in zip(ours, theirs):
-        assert p.data.dtype == dtype
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=rtol, atol=atol)
+        assert p.array.dtype == dtype
+        np.testing.assert_allclose(p.array, t.detach().numpy(), rtol=rtol, atol=atol)
     ours_sd, theirs_sd = ours_opt.state_dict(), theirs_opt.state_dict()
     assert ours_sd["state"].keys() == theirs_sd["state"].keys()
     for index, state in ours_sd["state"].items():
@@ -69,7 +69,7 @@ def assert_matches_torch(name, kwargs, groups=None, dtype=np.float64, rtol=1e-9,
             if key == "step" or isinstance(value, float):  # scalar state: a Python number here, a tensor in torch
                 np.testing.assert_allclose(value, expected.item(), rtol=rtol, atol=atol)
             else:
-                np.testing.assert_allclose(value.data, expected.numpy(), rtol=rtol, atol=atol)
+                np.testing.assert_allclose(value.array, expected.numpy(), rtol=rtol, atol=atol)
     for group, torch_group in zip(ours_sd["param_groups"], theirs_sd["param_groups"]):
         assert group == {k: torch_group[k] for k in group}
 
@@ -150,7 +150,7 @@ def test_float32_stays_float32(name, kwargs):
     weights, grads = gradient_sequence(STEPS, np.float32)
     params, opt = run_scratch(name, kwargs, weights, grads)
     for p in params:
-        assert p.data.dtype == np.float32
+        assert p.array.dtype == np.float32
     for state in opt.state.values():
         for key, value in state.items():
             assert key == "step" or isinstance(value, float) or value.dtype == np.float32, key
@@ -186,7 +186,7 @@ def test_updates_in_blocks_equal_whole_arrays(name, kwargs, monkeypatch):
     monkeypatch.setattr(optimizer_module, "BLOCK_ELEMENTS", 2)  # a block of one or two rows
     blocked, _ = run_scratch(name, kwargs, weights, grads)
     for a, b in zip(whole, blocked):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
 
 
 @pytest.mark.parametrize("name, kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1))])
@@ -199,7 +199,7 @@ def test_a_parameter_listed_twice_is_updated_twice_in_order(name, kwargs):
     opt_twice.step()
     opt_once.step()
     opt_once.step()
-    np.testing.assert_array_equal(twice.data, once.data)
+    np.testing.assert_array_equal(twice.array, once.array)
 
 
 def test_zero_grad_set_to_none():
@@ -209,7 +209,7 @@ def test_zero_grad_set_to_none():
     opt.zero_grad()
     assert p.grad is None
     opt.step()  # nothing to do: parameters without a gradient are skipped
-    np.testing.assert_array_equal(p.data, np.ones(3))
+    np.testing.assert_array_equal(p.array, np.ones(3))
 
 
 def test_zero_grad_fills_zeros_in_place():
@@ -217,8 +217,8 @@ def test_zero_grad_fills_zeros_in_place():
     grad = p.grad = sg.tensor(np.full(3, 2.0, dtype=np.float32))
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
     assert p.grad is grad
-    np.testing.assert_array_equal(p.grad.data, np.zeros(3))
-    assert p.grad.data.dtype == np.float32
+    np.testing.assert_array_equal(p.grad.array, np.zeros(3))
+    assert p.grad.array.dtype == np.float32
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
@@ -307,7 +307,7 @@ ROUND_TRIP_CASES = [
 
 def json_round_trip(state_dict):
     """What a safetensors checkpoint does: Tensors as arrays, everything else as JSON."""
-    arrays = {(i, k): v.data.copy() for i, s in state_dict["state"].items() for k, v in s.items() if isinstance(v, sg.Tensor)}
+    arrays = {(i, k): v.array.copy() for i, s in state_dict["state"].items() for k, v in s.items() if isinstance(v, sg.Tensor)}
     meta = json.loads(json.dumps({
         "state": {i: {k: v for k, v in s.items() if not isinstance(v, sg.Tensor)} for i, s in state_dict["state"].items()},
         "param_groups": state_dict["param_groups"],
@@ -327,14 +327,14 @@ def test_state_dict_round_trip_continues_exactly(name, kwargs, through_json):
     saved = opt.state_dict()
     if through_json:
         saved = json_round_trip(saved)
-    resumed, resumed_opt = run_scratch(name, kwargs, [p.data for p in first], [])
+    resumed, resumed_opt = run_scratch(name, kwargs, [p.array for p in first], [])
     resumed_opt.load_state_dict(saved)
     for step_grads in grads[4:]:
         for p, g in zip(resumed, step_grads):
             p.grad = None if g is None else sg.tensor(g)
         resumed_opt.step()
     for p, q in zip(resumed, expected):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
 
 
 def test_state_dict_is_a_copy():
@@ -343,13 +343,13 @@ def test_state_dict_is_a_copy():
     saved = opt.state_dict()
     buffer = opt.state[params[0]]["momentum_buffer"]
     before = buffer.copy()
-    saved["state"][0]["momentum_buffer"].data[...] = 7.0
+    saved["state"][0]["momentum_buffer"].array[...] = 7.0
     saved["param_groups"][0]["lr"] = 3.0
     np.testing.assert_array_equal(buffer, before)
     assert opt.param_groups[0]["lr"] == 0.1
 
     opt.load_state_dict(saved)
-    saved["state"][0]["momentum_buffer"].data[...] = -1.0
+    saved["state"][0]["momentum_buffer"].array[...] = -1.0
     np.testing.assert_array_equal(opt.state[params[0]]["momentum_buffer"], np.full(SHAPES[0], 7.0))
     assert opt.param_groups[0]["lr"] == 3.0
     assert opt.param_groups[0]["params"][0] is params[0]

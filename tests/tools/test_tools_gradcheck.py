@@ -21,7 +21,7 @@ class _WrongSquare(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x.data**2
+        return x.array**2
 
     @staticmethod
     def backward(ctx, grad):
@@ -52,8 +52,8 @@ def test_reports_output_input_element_and_both_values():
     assert "d output0[1, 2] / d input1[1, 2]" in message
     assert "1 of 36 entries differ" in message
     values = re.search(r"numerical (\S+), analytical (\S+) ", message)
-    assert float(values[1]) == pytest.approx(2 * x.data[1, 2], rel=1e-8)
-    assert float(values[2]) == pytest.approx(6 * x.data[1, 2], rel=1e-9)
+    assert float(values[1]) == pytest.approx(2 * x.array[1, 2], rel=1e-8)
+    assert float(values[2]) == pytest.approx(6 * x.array[1, 2], rel=1e-9)
     assert gradcheck(lambda y: _WrongSquare.apply(y), x, raise_exception=False) is False
 
 
@@ -79,7 +79,7 @@ class _ExpWithWrongSecondDerivative(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.exp(x.data)
+        return np.exp(x.array)
 
     @staticmethod
     def backward(ctx, grad):

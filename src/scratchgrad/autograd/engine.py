@@ -178,7 +178,7 @@ def _note_passed(passed: dict[int, Any], grads: Sequence[Any]) -> None:
     # Weak references: ids of arrays freed since are reused by new ones, which are not shared.
     for grad in grads:
         if grad is not None:
-            memory = memory_owner(grad.data)
+            memory = memory_owner(grad.array)
             passed[id(memory)] = weakref.ref(memory)
 
 
@@ -189,7 +189,7 @@ def _owned(node: Context, grads: list[Any], passed: dict[int, Any]) -> list[bool
     gradient. Only the built-in Functions are trusted not to keep what they return."""
     if not node.function.__module__.startswith(_BUILTIN):
         return [False] * len(grads)
-    memory = [None if grad is None else memory_owner(grad.data) for grad in grads]
+    memory = [None if grad is None else memory_owner(grad.array) for grad in grads]
     ids = [id(m) for m in memory]
     return [
         m is not None and ids.count(id(m)) == 1 and (id(m) not in passed or passed[id(m)]() is not m)
@@ -204,10 +204,10 @@ def _laid_out_like(leaf: Any, grad: Any, owned: bool) -> Any:
     """``grad`` as the leaf's ``.grad``, in the leaf's memory layout (PyTorch's gradient layout
     contract): itself if nothing else refers to its memory (the same array may reach several
     leaves: a + b) and its strides are the leaf's, else a copy with the leaf's order of axes."""
-    if owned and grad.data.strides == leaf.data.strides:
+    if owned and grad.array.strides == leaf.array.strides:
         return grad
-    out = get_array_module(grad.data).empty_like(leaf.data, dtype=grad.dtype)
-    out[...] = grad.data
+    out = get_array_module(grad.array).empty_like(leaf.array, dtype=grad.dtype)
+    out[...] = grad.array
     return type(grad)(out)
 
 
@@ -227,5 +227,5 @@ def _deliver_to_leaf(leaf: Any, grad: Any, inputs: Sequence[Any] | None, capture
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + grad
     else:
-        leaf.grad.data += grad.data
+        leaf.grad.array += grad.array
 

@@ -92,7 +92,7 @@ class Function:
             @staticmethod
             def forward(ctx, x):          # arguments as given to apply; returns arrays or Tensors
                 ctx.save_output()
-                return np.exp(x.data)
+                return np.exp(x.array)
 
             @staticmethod
             def backward(ctx, grad):      # one gradient Tensor per output
@@ -169,7 +169,7 @@ def _connect(ctx: Context, args: tuple[Any, ...], outputs: tuple[Any, ...]) -> N
         ctx.next_edges.append(arg if arg.grad_fn is None else (arg.grad_fn, arg._output_nr))
         ctx.input_meta.append((arg.shape, arg.dtype))
     ctx.num_outputs = len(outputs)
-    ctx.output_meta = [(o.shape, o.dtype, get_array_module(o.data)) for o in outputs]
+    ctx.output_meta = [(o.shape, o.dtype, get_array_module(o.array)) for o in outputs]
     skip = {id(t) for t in ctx._non_differentiable}
     for index, out in enumerate(outputs):
         if isinstance(out, Tensor) and id(out) not in skip and out.dtype.kind in "fc":
@@ -177,5 +177,5 @@ def _connect(ctx: Context, args: tuple[Any, ...], outputs: tuple[Any, ...]) -> N
             out.grad_fn = ctx
             out._output_nr = index
     if ctx._keep_output:
-        ctx._output = (outputs[0].data, outputs[0]._version, outputs[0]._version[0])
+        ctx._output = (outputs[0].array, outputs[0]._version, outputs[0]._version[0])
 

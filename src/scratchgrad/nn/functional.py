@@ -219,7 +219,7 @@ def batch_norm(
         return out
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
-    stats = (s.data.astype(input.dtype, copy=False) for s in (running_mean, running_var))
+    stats = (s.array.astype(input.dtype, copy=False) for s in (running_mean, running_var))
     return BatchNorm.apply(input, weight, bias, *stats, eps)[0]
 
 

@@ -45,12 +45,12 @@ def nll_loss(
         return nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction).reshape(())
     _check_class_target("nll_loss", input, target)
     classes = input.shape[1]
-    keep = target.data != ignore_index
-    safe_target = np.where(keep, target.data, 0) if target.xp is np else target.xp.where(keep, target.data, 0)
+    keep = target.array != ignore_index
+    safe_target = np.where(keep, target.array, 0) if target.xp is np else target.xp.where(keep, target.array, 0)
     if keep.any() and (safe_target.min() < 0 or safe_target.max() >= classes):
         raise IndexError(f"nll_loss: target values must be in [0, {classes - 1}] (or ignore_index), got values in [{int(safe_target.min())}, {int(safe_target.max())}]")
     picked = input.gather(1, Tensor(safe_target[:, None])).squeeze(1)
-    weights = (weight.data[safe_target] if weight is not None else input.xp.ones(safe_target.shape, input.dtype)) * keep
+    weights = (weight.array[safe_target] if weight is not None else input.xp.ones(safe_target.shape, input.dtype)) * keep
     weights = Tensor(weights.astype(input.dtype, copy=False))
     losses = -picked * weights
     if reduction == "mean":
@@ -91,13 +91,13 @@ def _smoothing_term(log_probs: Tensor, target: Tensor, class_weight: Any, ignore
     """The uniform-target part of label smoothing, reduced as PyTorch reduces it."""
     class_dim = 1 if log_probs.ndim > 1 else 0
     terms = log_probs if class_weight is None else log_probs * class_weight
-    keep = Tensor((target.data != ignore_index).astype(log_probs.dtype))
+    keep = Tensor((target.array != ignore_index).astype(log_probs.dtype))
     losses = -terms.sum(class_dim) * keep
     if reduction == "mean":
         if weight is None:
             return losses.sum() / keep.sum()
-        safe = target.xp.where(target.data != ignore_index, target.data, 0)
-        return losses.sum() / (Tensor(weight.data[safe]) * keep).sum()
+        safe = target.xp.where(target.array != ignore_index, target.array, 0)
+        return losses.sum() / (Tensor(weight.array[safe]) * keep).sum()
     return _reduce(losses, reduction, "cross_entropy")
 
 
@@ -170,7 +170,7 @@ class FocalLoss(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Tensor, y: Tensor, alpha: float, gamma: float) -> Any:
-        xp, x_, y_ = x.xp, x.data, y.data
+        xp, x_, y_ = x.xp, x.array, y.array
         e = xp.exp(-xp.abs(x_))
         s = xp.where(x_ >= 0, 1 / (1 + e), e / (1 + e))
         ce = (1 - y_) * x_ + xp.log1p(e) + xp.maximum(-x_, 0)

@@ -30,7 +30,7 @@ class Parameter(Tensor):
         if data is None:
             data = _empty((0,), None, None)
         if isinstance(data, Tensor):
-            super().__init__(data.data, requires_grad, _version=data._version)
+            super().__init__(data.array, requires_grad, _version=data._version)
         else:
             super().__init__(data, requires_grad)
 
@@ -46,7 +46,7 @@ class _Uninitialized:
     def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
         """Give the placeholder storage of ``shape`` (uninitialized values) and its final class."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        self.data = _empty(shape, device or self.device, dtype or self.dtype)  # type: ignore[attr-defined]
+        self.array = _empty(shape, device or self.device, dtype or self.dtype)  # type: ignore[attr-defined]
         self.__class__ = self.cls_to_become
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ multiplies) for 3x3 stride-1 layers with enough channels; F(4x4, 3x3) is there t
 default. ``backends/conv.py`` chooses the kernel of each layer (``scratchgrad.backends.conv.algorithm``).
 
 The kernels work in (H, W, N, C) memory order, and outputs are handed out as
-(N, C, H, W)-shaped views of that memory: ``Tensor.data`` of a conv output is not
+(N, C, H, W)-shaped views of that memory: ``Tensor.array`` of a conv output is not
 C-contiguous (every op accepts any strides), and the next conv, BatchNorm and max-pool get
 their layout for free; other inputs are copied once. A first-order backward computes both
 gradients in one call that shares the transformed output gradient; with ``create_graph=True``
@@ -42,9 +42,9 @@ class Conv2d(Function):
     def forward(ctx: Context, x: Tensor, w: Tensor, bias: Tensor | None, geometry: ConvGeometry) -> Any:
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry, ctx.kernel = geometry, kernel_for(geometry, x.shape[1], w.shape[0])
-        y = ctx.kernel.forward(spatial_major(x.data), w.data, keep_input=ctx.needs_input_grad[1])
+        y = ctx.kernel.forward(spatial_major(x.array), w.array, keep_input=ctx.needs_input_grad[1])
         if bias is not None:
-            y += bias.data  # channels are y's last axis
+            y += bias.array  # channels are y's last axis
         return spatial_major(y)
 
     @staticmethod
@@ -56,7 +56,7 @@ class Conv2d(Function):
             grad_w = Conv2dWeightGrad.apply(x, grad, ctx.geometry) if x is not None else None
             return grad_x, grad_w, grad_bias, None
         grad_x, grad_w = ctx.kernel.backward(
-            None if x is None else spatial_major(x.data), None if w is None else w.data, spatial_major(grad.data)
+            None if x is None else spatial_major(x.array), None if w is None else w.array, spatial_major(grad.array)
         )
         return (None if grad_x is None else spatial_major(grad_x)), grad_w, grad_bias, None
 
@@ -66,7 +66,7 @@ def _channel_sums(grad: Tensor) -> Tensor:
     so that no running sum grows long."""
     if is_grad_enabled():
         return grad.sum((0, 2, 3))
-    g = spatial_major(grad.data)
+    g = spatial_major(grad.array)
     return Tensor(g.reshape(-1, g.shape[2], g.shape[3]).sum(axis=1).sum(axis=0))
 
 
@@ -78,7 +78,7 @@ class Conv2dInputGrad(Function):
         ctx.save_for_backward(grad_y if ctx.needs_input_grad[1] else None, w if ctx.needs_input_grad[0] else None)
         ctx.geometry = geometry
         kernel = kernel_for(geometry, w.shape[1] * geometry.groups, w.shape[0])
-        return spatial_major(kernel.input_grad(spatial_major(grad_y.data), w.data))
+        return spatial_major(kernel.input_grad(spatial_major(grad_y.array), w.array))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -96,7 +96,7 @@ class Conv2dWeightGrad(Function):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, grad_y if ctx.needs_input_grad[0] else None)
         ctx.geometry = geometry
         kernel = kernel_for(geometry, x.shape[1], grad_y.shape[1])
-        return kernel.weight_grad(spatial_major(x.data), spatial_major(grad_y.data))
+        return kernel.weight_grad(spatial_major(x.array), spatial_major(grad_y.array))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

@@ -33,7 +33,7 @@ def _mask(condition: Any, dtype: Any) -> Tensor:
 class Add(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        return elementwise(a.xp, a.xp.add, a.data, b.data)
+        return elementwise(a.xp, a.xp.add, a.array, b.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -43,7 +43,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        return elementwise(a.xp, a.xp.subtract, a.data, b.data)
+        return elementwise(a.xp, a.xp.subtract, a.array, b.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -55,7 +55,7 @@ class Mul(Function):
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         # Save only what the other operand's gradient needs (as PyTorch does).
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
-        return elementwise(a.xp, a.xp.multiply, a.data, b.data)
+        return elementwise(a.xp, a.xp.multiply, a.array, b.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -67,7 +67,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        return a.data / b.data
+        return a.array / b.array
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -83,7 +83,7 @@ class Pow(Function):
         ctx.save_for_backward(base, exponent)
         if ctx.needs_input_grad[1]:
             ctx.save_output()
-        return base.data**exponent.data
+        return base.array**exponent.array
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -91,7 +91,7 @@ class Pow(Function):
         grad_base = None
         if ctx.needs_input_grad[0]:
             power = exponent - 1
-            if (exponent.data == 0).any():  # x**0 is constant: its gradient is 0, not 0 * 0**-1 = nan
+            if (exponent.array == 0).any():  # x**0 is constant: its gradient is 0, not 0 * 0**-1 = nan
                 power = where(exponent == 0, power.new_ones(()), power)
             grad_base = grad * exponent * base**power
         grad_exponent = None
@@ -105,7 +105,7 @@ class Pow(Function):
 class Neg(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
-        return -x.data
+        return -x.array
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -116,7 +116,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_output()
-        return x.xp.exp(x.data)
+        return x.xp.exp(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -127,7 +127,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_for_backward(x)
-        return x.xp.log(x.data)
+        return x.xp.log(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -139,7 +139,7 @@ class Log1p(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_for_backward(x)
-        return x.xp.log1p(x.data)
+        return x.xp.log1p(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -151,7 +151,7 @@ class Sqrt(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_output()
-        return x.xp.sqrt(x.data)
+        return x.xp.sqrt(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -162,12 +162,12 @@ class Abs(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_for_backward(x)
-        return x.xp.abs(x.data)
+        return x.xp.abs(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         (x,) = ctx.saved_tensors
-        return grad * Tensor(x.xp.sign(x.data))
+        return grad * Tensor(x.xp.sign(x.array))
 
 
 class Sigmoid(Function):
@@ -176,8 +176,8 @@ class Sigmoid(Function):
         ctx.save_output()
         xp = x.xp
         # exp(-|x|) never overflows; both branches are accurate in relative terms.
-        e = xp.exp(-xp.abs(x.data))
-        return xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
+        e = xp.exp(-xp.abs(x.array))
+        return xp.where(x.array >= 0, 1 / (1 + e), e / (1 + e))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -191,7 +191,7 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_for_backward(x)
-        return x.xp.logaddexp(x.dtype.type(0), x.data)
+        return x.xp.logaddexp(x.dtype.type(0), x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -203,7 +203,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_output()
-        return x.xp.tanh(x.data)
+        return x.xp.tanh(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -215,14 +215,14 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_output()
-        return elementwise(x.xp, _relu, x.data)
+        return elementwise(x.xp, _relu, x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         out = ctx.output
         if is_grad_enabled():  # create_graph: a product that can be differentiated again
-            return grad * _mask(out.data > 0, grad.dtype)
-        return Tensor(elementwise(grad.xp, _relu_grad, grad.data, out.data))
+            return grad * _mask(out.array > 0, grad.dtype)
+        return Tensor(elementwise(grad.xp, _relu_grad, grad.array, out.array))
 
 
 def _relu(x: Any, out: Any = None) -> Any:
@@ -241,12 +241,12 @@ class LeakyReLU(Function):
     def forward(ctx: Context, x: Tensor, negative_slope: float) -> Any:
         ctx.save_for_backward(x)
         ctx.negative_slope = negative_slope
-        return x.xp.where(x.data > 0, x.data, x.data * x.dtype.type(negative_slope))
+        return x.xp.where(x.array > 0, x.array, x.array * x.dtype.type(negative_slope))
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         (x,) = ctx.saved_tensors
-        slope = x.xp.where(x.data > 0, x.dtype.type(1), x.dtype.type(ctx.negative_slope))
+        slope = x.xp.where(x.array > 0, x.dtype.type(1), x.dtype.type(ctx.negative_slope))
         return grad * Tensor(slope), None
 
 
@@ -255,7 +255,7 @@ class Clamp(Function):
     def forward(ctx: Context, x: Tensor, low: float | None, high: float | None) -> Any:
         ctx.save_for_backward(x)
         ctx.bounds = (low, high)
-        return x.xp.clip(x.data, low, high).astype(x.dtype, copy=False)
+        return x.xp.clip(x.array, low, high).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -263,9 +263,9 @@ class Clamp(Function):
         low, high = ctx.bounds
         inside = x.xp.ones(x.shape, dtype=bool)
         if low is not None:
-            inside &= x.data >= low
+            inside &= x.array >= low
         if high is not None:
-            inside &= x.data <= high
+            inside &= x.array <= high
         return grad * _mask(inside, grad.dtype), None, None
 
 
@@ -273,7 +273,7 @@ class Erf(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
         ctx.save_for_backward(x)
-        return backend_erf(x.data)
+        return backend_erf(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -285,7 +285,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx: Context, condition: Tensor, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(condition)
-        return condition.xp.where(condition.data, a.data, b.data)
+        return condition.xp.where(condition.array, a.array, b.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -299,7 +299,7 @@ class Where(Function):
 class Cast(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dtype: Any) -> Any:
-        return x.data.astype(dtype)
+        return x.array.astype(dtype)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -348,7 +348,7 @@ def _extremum(a: Tensor, b: Tensor, largest: bool) -> Tensor:
 class Clone(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor) -> Any:
-        return x.data.copy()
+        return x.array.copy()
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

@@ -14,8 +14,8 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
-        ctx.column_major = (_column_major(a.data), _column_major(b.data))
-        return threads.matmul(get_array_module(a.data), a.data, b.data)
+        ctx.column_major = (_column_major(a.array), _column_major(b.array))
+        return threads.matmul(get_array_module(a.array), a.array, b.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

@@ -32,7 +32,7 @@ class BatchNorm(Function):
     def forward(ctx: Context, x: Tensor, weight: Any, bias: Any, mean: Any, var: Any, eps: float) -> Any:
         batch_stats = mean is None
         out, mean, var, invstd = batchnorm.forward(
-            x.data, None if weight is None else weight.data, None if bias is None else bias.data, mean, var, eps
+            x.array, None if weight is None else weight.array, None if bias is None else bias.array, mean, var, eps
         )
         ctx.save_for_backward(x, weight)
         ctx.stats = (mean, invstd, batch_stats, eps)
@@ -47,7 +47,7 @@ class BatchNorm(Function):
         if is_grad_enabled():
             grads = _backward_composite(x, weight, grad, Tensor(mean), Tensor(invstd), batch_stats, eps)
         else:
-            grads = batchnorm.backward(x.data, None if weight is None else weight.data, grad.data, mean, invstd, batch_stats)
+            grads = batchnorm.backward(x.array, None if weight is None else weight.array, grad.array, mean, invstd, batch_stats)
         grad_x, grad_weight, grad_bias = grads
         return (
             grad_x if ctx.needs_input_grad[0] else None,

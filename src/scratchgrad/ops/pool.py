@@ -19,15 +19,15 @@ class MaxPool2d(Function):
         if pool.tiles_input(geometry):  # the selection is worked out in backward, from the input and the output
             ctx.save_for_backward(x)
             ctx.save_output()
-            return pool.block_max(x.data, geometry)
-        best, ctx.selection = pool.max_with_taps(x.data, geometry)
+            return pool.block_max(x.array, geometry)
+        best, ctx.selection = pool.max_with_taps(x.array, geometry)
         return best
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         if pool.tiles_input(ctx.geometry):
             (x,) = ctx.saved_tensors
-            selection = pool.BlockSelection(x.data, ctx.output.data, ctx.geometry)
+            selection = pool.BlockSelection(x.array, ctx.output.array, ctx.geometry)
         else:
             selection = ctx.selection
         return SelectScatter.apply(grad, ctx.input_shape, selection), None
@@ -39,7 +39,7 @@ class SelectScatter(Function):
     @staticmethod
     def forward(ctx: Context, values: Tensor, shape: tuple[int, ...], selection: Any) -> Any:
         ctx.selection = selection
-        return selection.scatter(values.data, shape)
+        return selection.scatter(values.array, shape)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -52,7 +52,7 @@ class SelectGather(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, selection: Any) -> Any:
         ctx.shape, ctx.selection = x.shape, selection
-        return selection.gather(x.data)
+        return selection.gather(x.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -65,7 +65,7 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, geometry: ConvGeometry, scale: Any) -> Any:
         ctx.meta = (x.shape, geometry, scale)
-        return pool.gather(x.data, lambda tap: 1, geometry) * scale
+        return pool.gather(x.array, lambda tap: 1, geometry) * scale
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -77,7 +77,7 @@ class AvgPoolScatter(Function):
     @staticmethod
     def forward(ctx: Context, values: Tensor, shape: tuple[int, ...], geometry: ConvGeometry, scale: Any) -> Any:
         ctx.meta = (geometry, scale)
-        return pool.scatter(values.data * scale, lambda tap: 1, shape, geometry, like=values.data)
+        return pool.scatter(values.array * scale, lambda tap: 1, shape, geometry, like=values.array)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:

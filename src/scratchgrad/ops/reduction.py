@@ -35,7 +35,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> Any:
         ctx.shapes = (x.shape, _kept_shape(x.shape, dims))
-        return x.xp.sum(x.data, axis=dims, keepdims=keepdim)
+        return x.xp.sum(x.array, axis=dims, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -50,7 +50,7 @@ class Extremum(Function):
     def forward(ctx: Context, x: Tensor, dims: tuple[int, ...], keepdim: bool, largest: bool) -> Any:
         if x.numel() == 0:
             raise RuntimeError(f"{'amax' if largest else 'amin'}(): cannot reduce an empty tensor of shape {x.shape}")
-        kept = (x.xp.max if largest else x.xp.min)(x.data, axis=dims, keepdims=True)
+        kept = (x.xp.max if largest else x.xp.min)(x.array, axis=dims, keepdims=True)
         ctx.save_for_backward(x)
         ctx.kept = kept
         return kept if keepdim else kept.reshape([n for i, n in enumerate(kept.shape) if i not in dims])
@@ -58,7 +58,7 @@ class Extremum(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
         (x,) = ctx.saved_tensors
-        hits = x.data == ctx.kept
+        hits = x.array == ctx.kept
         share = hits / hits.sum(axis=tuple(i for i, n in enumerate(ctx.kept.shape) if n == 1), keepdims=True)
         return grad.reshape(ctx.kept.shape) * Tensor(share.astype(x.dtype)), None, None, None
 
@@ -74,7 +74,7 @@ class Gather(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dim: int, index: Any) -> Any:
         ctx.meta = (x.shape, dim, index)
-        return x.xp.take_along_axis(x.data, index, axis=dim)
+        return x.xp.take_along_axis(x.array, index, axis=dim)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -89,7 +89,7 @@ class ScatterAdd(Function):
     def forward(ctx: Context, src: Tensor, shape: tuple[int, ...], dim: int, index: Any) -> Any:
         ctx.meta = (dim, index)
         out = src.xp.zeros(shape, dtype=src.dtype)
-        src.xp.add.at(out, _full_index(index, dim, src.xp), src.data)
+        src.xp.add.at(out, _full_index(index, dim, src.xp), src.array)
         return out
 
     @staticmethod
@@ -104,7 +104,7 @@ class LogSoftmax(Function):
         ctx.save_output()
         ctx.dim = dim
         xp = x.xp
-        shifted = x.data - xp.max(x.data, axis=dim, keepdims=True)
+        shifted = x.array - xp.max(x.array, axis=dim, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
 
     @staticmethod
@@ -118,7 +118,7 @@ class Softmax(Function):
         ctx.save_output()
         ctx.dim = dim
         xp = x.xp
-        e = xp.exp(x.data - xp.max(x.data, axis=dim, keepdims=True))
+        e = xp.exp(x.array - xp.max(x.array, axis=dim, keepdims=True))
         return e / xp.sum(e, axis=dim, keepdims=True)
 
     @staticmethod
@@ -164,9 +164,9 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 def _arg_extremum(x: Tensor, dim: int | None, keepdim: bool, function: Any) -> Tensor:
     if dim is None:
-        index = function(x.data.reshape(-1))
+        index = function(x.array.reshape(-1))
         return Tensor(index.reshape((1,) * x.ndim) if keepdim else x.xp.asarray(index))
-    return Tensor(function(x.data, axis=dim, keepdims=keepdim).astype("int64"))
+    return Tensor(function(x.array, axis=dim, keepdims=keepdim).astype("int64"))
 
 
 def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
@@ -192,7 +192,7 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
 
 
 def _extremum_along(x: Tensor, dim: int, keepdim: bool, function: Any) -> tuple[Tensor, Tensor]:
-    index = function(x.data, axis=dim, keepdims=True).astype("int64")
+    index = function(x.array, axis=dim, keepdims=True).astype("int64")
     values = Gather.apply(x, dim % x.ndim, index)
     if not keepdim:
         return values.squeeze(dim), Tensor(index.squeeze(dim))
@@ -200,7 +200,7 @@ def _extremum_along(x: Tensor, dim: int, keepdim: bool, function: Any) -> tuple[
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    return Gather.apply(x, dim % x.ndim, index.data)
+    return Gather.apply(x, dim % x.ndim, index.array)
 
 
 def var(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None) -> Tensor:
@@ -220,7 +220,7 @@ def std(x: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
 def _root(x: Tensor, p: float) -> Tensor:
     """``x ** (1/p)`` for ``x >= 0``, with gradient 0 (not inf * 0 = nan) where ``x == 0``, as
     PyTorch defines the gradients of ``std`` and ``norm`` there."""
-    at_zero = x.data == 0
+    at_zero = x.array == 0
     if not at_zero.any():
         return x.sqrt() if p == 2 else x ** (1.0 / p)
     at_zero = Tensor(at_zero)
@@ -231,7 +231,7 @@ def _root(x: Tensor, p: float) -> Tensor:
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     dims = normalize_dims(dim, x.ndim)
     shift = amax(x.detach(), dims, keepdim=True)
-    shift = Tensor(x.xp.where(x.xp.isfinite(shift.data), shift.data, 0))  # all -inf rows stay -inf
+    shift = Tensor(x.xp.where(x.xp.isfinite(shift.array), shift.array, 0))  # all -inf rows stay -inf
     out = (x - shift).exp().sum(dims, keepdim=True).log() + shift
     return out if keepdim else out.squeeze(dims)
 
@@ -253,8 +253,8 @@ def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tenso
 
 
 def all(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor(x.xp.all(x.data, axis=None if dim is None else normalize_dims(dim, x.ndim), keepdims=keepdim))
+    return Tensor(x.xp.all(x.array, axis=None if dim is None else normalize_dims(dim, x.ndim), keepdims=keepdim))
 
 
 def any(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor(x.xp.any(x.data, axis=None if dim is None else normalize_dims(dim, x.ndim), keepdims=keepdim))
+    return Tensor(x.xp.any(x.array, axis=None if dim is None else normalize_dims(dim, x.ndim), keepdims=keepdim))

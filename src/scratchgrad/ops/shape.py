@@ -20,7 +20,7 @@ class Reshape(Function):
     def forward(ctx: Context, x: Tensor, shape: tuple[int, ...]) -> Any:
         ctx.input_shape = x.shape
         try:
-            return _reshaped(x.data, shape)
+            return _reshaped(x.array, shape)
         except ValueError:
             raise RuntimeError(f"reshape: shape {tuple(shape)} is invalid for input of shape {x.shape} ({x.numel()} elements)") from None
 
@@ -52,7 +52,7 @@ class Permute(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dims: tuple[int, ...]) -> Any:
         ctx.dims = dims
-        return x.data.transpose(dims)
+        return x.array.transpose(dims)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -68,7 +68,7 @@ class Expand(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Tensor, shape: tuple[int, ...]) -> Any:
-        return x.xp.broadcast_to(x.data, shape)
+        return x.xp.broadcast_to(x.array, shape)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -79,7 +79,7 @@ class Index(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, index: Any) -> Any:
         ctx.meta = (x.shape, index)
-        return x.data[index]
+        return x.array[index]
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -95,9 +95,9 @@ class IndexAdd(Function):
         ctx.index = index
         out = values.xp.zeros(shape, dtype=values.dtype)
         if _is_advanced(index):
-            values.xp.add.at(out, index, values.data)
+            values.xp.add.at(out, index, values.array)
         else:
-            out[index] = values.data
+            out[index] = values.array
         return out
 
     @staticmethod
@@ -111,8 +111,8 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, values: Tensor, index: Any) -> Any:
         ctx.index = index
-        out = x.data.copy()
-        out[index] = values.data
+        out = x.array.copy()
+        out[index] = values.array
         return out
 
     @staticmethod
@@ -127,7 +127,7 @@ class Cat(Function):
     def forward(ctx: Context, dim: int, *tensors: Tensor) -> Any:
         ctx.dim = dim
         ctx.sizes = [t.shape[dim] for t in tensors]
-        return tensors[0].xp.concatenate([t.data for t in tensors], axis=dim)
+        return tensors[0].xp.concatenate([t.array for t in tensors], axis=dim)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -142,7 +142,7 @@ class Pad(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, widths: tuple[tuple[int, int], ...], value: float) -> Any:
         ctx.crop = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))
-        return x.xp.pad(x.data, widths, constant_values=value)
+        return x.xp.pad(x.array, widths, constant_values=value)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -153,7 +153,7 @@ class ToDevice(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, device: Any) -> Any:
         ctx.source = x.device
-        return array_to_device(x.data, device)
+        return array_to_device(x.array, device)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Any:
@@ -172,7 +172,7 @@ def normalize_index(index: Any) -> Any:
     out = []
     for item in items:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item.array
         elif isinstance(item, list):
             item = np.asarray(item)
         if hasattr(item, "dtype") and item.ndim == 0 and item.dtype.kind in "iu":

@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedulers, a subset of ``torch.optim``.
 
-Each optimizer updates ``p.data`` in place from ``p.grad`` with the same arithmetic
+Each optimizer updates ``p.array`` in place from ``p.grad`` with the same arithmetic
 as PyTorch's, keeping the parameters' dtype (float32 stays float32), and saves its
 state in PyTorch's state-dict layout.
 """

@@ -50,12 +50,12 @@ class Adadelta(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         if not state:
-            state.update(step=0, square_avg=xp.zeros_like(p.data), acc_delta=xp.zeros_like(p.data))
+            state.update(step=0, square_avg=xp.zeros_like(p.array), acc_delta=xp.zeros_like(p.array))
         state["step"] += 1
         h = floats(group, "lr", "rho", "eps", "weight_decay")
-        arrays = (p.data, p.grad.data, state["square_avg"], state["acc_delta"])
+        arrays = (p.array, p.grad.array, state["square_avg"], state["acc_delta"])
         return functools.partial(_adadelta_update, maximize=bool(group["maximize"]), **h), arrays
 
 

@@ -41,8 +41,8 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value, maximize=maximize))
         for group in self.param_groups:
             for p in group["params"]:
-                xp = get_array_module(p.data)
-                self.state[p] = dict(step=0, sum=xp.full_like(p.data, group["initial_accumulator_value"]))
+                xp = get_array_module(p.array)
+                self.state[p] = dict(step=0, sum=xp.full_like(p.array, group["initial_accumulator_value"]))
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
         check_non_negative("Adagrad", group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
@@ -56,12 +56,12 @@ class Adagrad(Optimizer):
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         state = self.state[p]
         if not state:  # a parameter added with add_param_group after construction
-            state.update(step=0, sum=get_array_module(p.data).full_like(p.data, group["initial_accumulator_value"]))
+            state.update(step=0, sum=get_array_module(p.array).full_like(p.array, group["initial_accumulator_value"]))
         state["step"] += 1
         h = floats(group, "eps", "weight_decay")
         clr = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
         update = functools.partial(_adagrad_update, clr=clr, maximize=bool(group["maximize"]), **h)
-        return update, (p.data, p.grad.data, state["sum"])
+        return update, (p.array, p.grad.array, state["sum"])
 
 
 def _adagrad_update(data: Any, grad: Any, state_sum: Any, *, clr: float, eps: float, weight_decay: float,

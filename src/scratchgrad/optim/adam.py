@@ -68,7 +68,7 @@ class Adam(Optimizer):
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         """Advance ``p``'s state to this step; returns the elementwise update and its arrays."""
-        data = p.data
+        data = p.array
         xp = get_array_module(data)
         state = self.state[p]
         if not state:
@@ -83,7 +83,7 @@ class Adam(Optimizer):
         h = dict(lr=float(group["lr"]), eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
                  beta1=beta1, beta2=beta2, step=state["step"], maximize=bool(group["maximize"]),
                  decoupled=bool(group["decoupled_weight_decay"]))
-        arrays = (data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
+        arrays = (data, p.grad.array, state["exp_avg"], state["exp_avg_sq"])
         return functools.partial(_adam_update, **h), arrays + ((state["max_exp_avg_sq"],) if group["amsgrad"] else ())
 
 

@@ -47,15 +47,15 @@ class Adamax(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_inf=xp.zeros_like(p.data))
+            state.update(step=0, exp_avg=xp.zeros_like(p.array), exp_inf=xp.zeros_like(p.array))
         state["step"] += 1
         beta1, beta2 = (float(b) for b in group["betas"])
         clr = float(group["lr"]) / (1 - beta1 ** state["step"])
         update = functools.partial(_adamax_update, clr=clr, beta1=beta1, beta2=beta2, maximize=bool(group["maximize"]),
                                    **floats(group, "eps", "weight_decay"))
-        return update, (p.data, p.grad.data, state["exp_avg"], state["exp_inf"])
+        return update, (p.array, p.grad.array, state["exp_avg"], state["exp_inf"])
 
 
 def _adamax_update(data: Any, grad: Any, exp_avg: Any, exp_inf: Any, *, clr: float, beta1: float, beta2: float,

@@ -53,17 +53,17 @@ class ASGD(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         lr, lambd, alpha, t0 = (float(group[k]) for k in ("lr", "lambd", "alpha", "t0"))
         if not state:
-            state.update(step=0, eta=_float32(lr), mu=1.0, ax=xp.zeros_like(p.data))
+            state.update(step=0, eta=_float32(lr), mu=1.0, ax=xp.zeros_like(p.array))
         state["step"] += 1
         update = functools.partial(_asgd_update, eta=state["eta"], mu=state["mu"], lambd=lambd,
                                    maximize=bool(group["maximize"]), **floats(group, "weight_decay"))
         step = state["step"]
         state["eta"] = _float32(lr / ((1 + lambd * lr * step) ** alpha))
         state["mu"] = _float32(1 / max(1, step - t0))
-        return update, (p.data, p.grad.data, state["ax"])
+        return update, (p.array, p.grad.array, state["ax"])
 
 
 def _float32(value: float) -> float:

@@ -57,9 +57,9 @@ class NAdam(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         if not state:
-            state.update(step=0, mu_product=1.0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+            state.update(step=0, mu_product=1.0, exp_avg=xp.zeros_like(p.array), exp_avg_sq=xp.zeros_like(p.array))
         state["step"] += 1
         step, lr, decay = state["step"], float(group["lr"]), float(group["momentum_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
@@ -70,7 +70,7 @@ class NAdam(Optimizer):
         h = dict(grad_scale=-lr * (1.0 - mu) / (1.0 - state["mu_product"]), avg_scale=(-lr * mu_next) / (1.0 - mu_product_next),
                  bias_correction2=1 - beta2**step, beta1=beta1, beta2=beta2, lr=lr, maximize=bool(group["maximize"]),
                  decoupled=bool(group["decoupled_weight_decay"]), **floats(group, "eps", "weight_decay"))
-        return functools.partial(_nadam_update, **h), (p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
+        return functools.partial(_nadam_update, **h), (p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"])
 
 
 def _nadam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, grad_scale: float, avg_scale: float,

@@ -129,7 +129,7 @@ class Optimizer:
                 else:
                     if p.grad.requires_grad:  # a grad built with create_graph=True
                         p.grad = p.grad.detach()
-                    p.grad.data.fill(0)
+                    p.grad.array.fill(0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the parameters once; ``closure`` re-evaluates the loss and returns it."""
@@ -261,9 +261,9 @@ def run_updates(updates: list[Update]) -> None:
 
 
 def mark_updated(param: Tensor) -> None:
-    """Count an in-place update of ``param.data`` in its version counter.
+    """Count an in-place update of ``param.array`` in its version counter.
 
-    Optimizers write ``param.data`` directly (fast, no graph), which autograd cannot
+    Optimizers write ``param.array`` directly (fast, no graph), which autograd cannot
     see; bumping the counter makes a backward through a graph that saved the old
     value raise, as PyTorch's does, instead of giving silently wrong gradients.
     """
@@ -294,7 +294,7 @@ def _import(value: Any, param: Tensor, index: int, name: str) -> Any:
     """A state-dict value as the optimizer keeps it, checked against its parameter."""
     if name == "step":  # a counter, never cast to the parameter's dtype
         return int(value.item() if hasattr(value, "item") else value)
-    array = value.data if isinstance(value, Tensor) else value
+    array = value.array if isinstance(value, Tensor) else value
     if not _is_array(array):
         return copy.deepcopy(value)
     if array.ndim == 0 and param.ndim != 0:  # a scalar (NAdam's mu_product, ASGD's eta), saved by PyTorch as a tensor
@@ -304,7 +304,7 @@ def _import(value: Any, param: Tensor, index: int, name: str) -> Any:
             f"state_dict: state[{index}][{name!r}] has shape {tuple(array.shape)}, "
             f"expected the parameter's shape {tuple(param.shape)}"
         )
-    array = to_device(array, device_of(param.data))
+    array = to_device(array, device_of(param.array))
     if array.dtype.kind == "f":
-        return array.astype(param.data.dtype, copy=True)
+        return array.astype(param.array.dtype, copy=True)
     return array.copy()

@@ -50,9 +50,9 @@ class RAdam(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+            state.update(step=0, exp_avg=xp.zeros_like(p.array), exp_avg_sq=xp.zeros_like(p.array))
         state["step"] += 1
         step = state["step"]
         beta1, beta2 = (float(b) for b in group["betas"])
@@ -65,7 +65,7 @@ class RAdam(Optimizer):
         h = dict(bias_correction1=1 - beta1**step, bias_correction2=bias_correction2, rect=rect, beta1=beta1, beta2=beta2,
                  maximize=bool(group["maximize"]), decoupled=bool(group["decoupled_weight_decay"]),
                  **floats(group, "lr", "eps", "weight_decay"))
-        return functools.partial(_radam_update, **h), (p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"])
+        return functools.partial(_radam_update, **h), (p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"])
 
 
 def _radam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, bias_correction1: float,

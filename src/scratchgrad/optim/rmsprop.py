@@ -51,18 +51,18 @@ class RMSprop(Optimizer):
         return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
-        xp, state = get_array_module(p.data), self.state[p]
+        xp, state = get_array_module(p.array), self.state[p]
         if not state:
-            state.update(step=0, square_avg=xp.zeros_like(p.data))
+            state.update(step=0, square_avg=xp.zeros_like(p.array))
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p.array)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p.array)
         state["step"] += 1
         h = floats(group, "lr", "alpha", "eps", "weight_decay", "momentum")
         extra = tuple(state[key] for key in ("grad_avg", "momentum_buffer") if key in state)
         update = functools.partial(_rmsprop_update, centered=bool(group["centered"]), maximize=bool(group["maximize"]), **h)
-        return update, (p.data, p.grad.data, state["square_avg"], *extra)
+        return update, (p.array, p.grad.array, state["square_avg"], *extra)
 
 
 def _rmsprop_update(data: Any, grad: Any, square_avg: Any, *extra: Any, lr: float, alpha: float, eps: float,

@@ -65,11 +65,11 @@ class SGD(Optimizer):
         # Python floats keep float32 arrays float32 under NumPy 2's promotion rules.
         h = {k: float(group[k]) for k in ("lr", "momentum", "dampening", "weight_decay")}
         h.update(maximize=bool(group["maximize"]), nesterov=bool(group["nesterov"]), first=False)
-        arrays = (p.data, p.grad.data)
+        arrays = (p.array, p.grad.array)
         if h["momentum"] != 0:
             state = self.state[p]
             if state.get("momentum_buffer") is None:  # filled with this step's gradient by the update
-                state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
+                state["momentum_buffer"] = get_array_module(p.array).empty_like(p.array)
                 h["first"] = True
             arrays += (state["momentum_buffer"],)
         return functools.partial(_sgd_update, **h), arrays

@@ -126,7 +126,7 @@ def _outputs(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> list[Tensor]:
 
 
 def _host(tensor: Tensor) -> np.ndarray:
-    return np.asarray(to_device(tensor.data, "cpu"), dtype=np.float64)
+    return np.asarray(to_device(tensor.array, "cpu"), dtype=np.float64)
 
 
 def _numerical_jacobians(
@@ -135,7 +135,7 @@ def _numerical_jacobians(
     """``[output][input]`` Jacobians of shape ``(input numel, output numel)`` by central differences."""
     jacobians = [[np.zeros((inputs[i].numel(), int(np.prod(shape)))) for i in wrt] for shape in shapes]
     for position, i in enumerate(wrt):
-        data = inputs[i].data  # perturbed in place, then restored
+        data = inputs[i].array  # perturbed in place, then restored
         for k in range(data.size):
             element = np.unravel_index(k, data.shape)
             original = data[element].copy()

@@ -59,7 +59,7 @@ def _leaf_label(leaf: Tensor, name: str | None) -> str:
     parts = [name] if name else []
     parts.append(_shape(leaf.shape))
     if leaf.grad is not None:
-        grad = leaf.grad.data
+        grad = leaf.grad.array
         norm = float(leaf.grad.xp.sqrt((grad.astype(np.float64) ** 2).sum()))
         parts.append(f"grad norm {norm:.4g}")
     return "\n".join(parts)

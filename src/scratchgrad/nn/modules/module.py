@@ -334,9 +334,9 @@ class Module(StateDictMixin):
             for param in self._parameters.values():
                 if param is None:
                     continue
-                param.data = fn(param).data
+                param.array = fn(param).array
                 if param.grad is not None:
-                    param.grad.data = fn(param.grad).data
+                    param.grad.array = fn(param.grad).array
             for name, buffer in self._buffers.items():
                 if buffer is not None:
                     self._buffers[name] = fn(buffer)

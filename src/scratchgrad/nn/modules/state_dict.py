@@ -31,7 +31,7 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 def _array_from(value: Any) -> Any:
     """The array behind a scratchgrad Tensor, a NumPy/CuPy array or a torch tensor (duck-typed)."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         return value.detach().cpu().numpy()
     if hasattr(value, "shape") and hasattr(value, "dtype"):

@@ -62,7 +62,7 @@ def clip_grad_norm_(
         return Tensor(np.zeros((), np.float32))
     norm_type = float(norm_type)
     dtype = np.result_type(*[g.dtype for g in grads])
-    norms = grads[0].xp.stack([_vector_norm(g.data, norm_type).astype(dtype) for g in grads])
+    norms = grads[0].xp.stack([_vector_norm(g.array, norm_type).astype(dtype) for g in grads])
     total = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not bool(grads[0].xp.isfinite(total)):
         raise RuntimeError(
