@@ -36,7 +36,7 @@ RESULTS = HERE.parent / "results" / "time_to_accuracy.json"
 ENGINES = ("scratch", "torch")
 RECIPES: dict[str, list[str]] = {
     "plain": ["--width", "1", "--batch-size", "128", "--epochs", "3", "--max-lr", "3e-3", "--eval-every", "117"],
-    "fast": ["--width", "0.5", "--batch-size", "256", "--epochs", "1.5", "--max-lr", "1e-2", "--eval-every", "39"],
+    "fast": ["--width", "0.5", "--batch-size", "256", "--epochs", "2", "--max-lr", "1e-2", "--eval-every", "39"],
 }
 
 
