@@ -156,3 +156,11 @@ def test_an_image_folder_trains_from_the_cli(tmp_path):
                           model={"name": "small_cnn", "width": 0.125}, augment={"preset": "study"})
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
     assert finished(tmp_path / "run")[0] == 1
+
+
+def test_summary_takes_a_user_model(user_module, capsys):
+    assert main(["summary", "usermodels:tiny", "--set", "hidden=2"]) == 0
+    assert "Conv2d" in capsys.readouterr().out  # its default input, 1x8x8
+    assert main(["summary", "usermodels:plain"]) == 2
+    assert "no default in_channels and input_size" in capsys.readouterr().err
+    assert main(["summary", "usermodels:plain", "--input", "1,8,8"]) == 0

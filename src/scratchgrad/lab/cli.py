@@ -148,7 +148,7 @@ def add_summary(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "summary", help="print a model's layer table (shapes, parameters, FLOPs, memory)",
         description="Build MODEL with scratchgrad.nn and print tools.summary for one input.")
-    parser.add_argument("model", choices=MODEL_NAMES)
+    parser.add_argument("model", help=f"{', '.join(MODEL_NAMES)}, or a package.module:builder of your own")
     parser.add_argument("--input", metavar="C,H,W", help="input shape without the batch (default: the model's)")
     parser.add_argument("--num-classes", type=int, default=10)
     _add_set(parser, "model option (e.g. width=0.5)")
@@ -161,11 +161,14 @@ def run_summary(args: argparse.Namespace) -> int:
     from scratchgrad.models import build_model, input_shape
     from scratchgrad.tools import summary
 
-    channels, height, width = input_shape(args.model) if args.input is None else _shape(args.input)
+    try:
+        schema = model_schema(args.model)
+        channels, height, width = input_shape(args.model) if args.input is None else _shape(args.input)
+    except ValueError as error:  # an unknown model, or a user's without a default input shape
+        raise ConfigError(str(error)) from None
     options = {}
     for text in args.overrides:
         keys, value = parse_override(text)
-        schema = model_schema(args.model)
         if len(keys) != 1 or keys[0] not in schema or keys[0] == "name":
             raise ConfigError(f"--set {text}: {args.model} options are {', '.join(list(schema)[1:]) or 'none'}")
         options[keys[0]] = schema[keys[0]].check(keys[0], value)

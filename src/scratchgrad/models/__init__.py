@@ -64,10 +64,16 @@ def describe(model: dict[str, Any]) -> dict[str, str]:
 
 
 def input_shape(name: str) -> tuple[int, int, int]:
-    """(channels, height, width) of the input model ``name`` takes by default."""
+    """(channels, height, width) of the input model ``name`` takes by default.
+
+    Raises:
+        ValueError: a user's builder without defaults for ``in_channels`` and ``input_size``.
+    """
     parameters = inspect.signature(builder(name)).parameters
-    side = parameters["input_size"].default
-    return parameters["in_channels"].default, side, side
+    channels, side = parameters["in_channels"].default, parameters["input_size"].default
+    if inspect.Parameter.empty in (channels, side):
+        raise ValueError(f"model {name!r} has no default in_channels and input_size: give the input shape")
+    return channels, side, side
 
 
 def build_model(name: str, nn: ModuleType, **options: Any) -> Any:
