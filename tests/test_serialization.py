@@ -5,12 +5,14 @@ import io
 import json
 import math
 import os
+import re
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import scratchgrad as sg
-from scratchgrad.serialization import STRUCTURE_KEY, load, read_metadata, save
+from scratchgrad.serialization import STRUCTURE_KEY, SafetensorsError, load, read_metadata, save
 
 ALL_DTYPES = ["float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
 
@@ -192,6 +194,52 @@ def test_map_location():
     assert load(buffer, map_location="cpu")["a"].device == "cpu"
     with pytest.raises(TypeError, match="map_location"):
         load(io.BytesIO(_file_bytes()), map_location={"cuda:0": "cpu"})
+
+
+
+# ----------------------------------------------------------------- bounded by the input (issue 17)
+def _padded_header(text: bytes) -> bytes:
+    return len(text).to_bytes(8, "little") + text
+
+
+@pytest.mark.parametrize("content, match", [
+    (_padded_header(b"[" * 200_000 + b"]" * 200_000), "nested too deeply"),
+    (_padded_header(b'{"a": {"dtype": "U8", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 1]}}'), "digits"),
+    (_with_header({"a": {"dtype": "U8", "shape": [True], "data_offsets": [0, 1]}}, b"x"), "expected a list of sizes"),
+    (_with_header({"a": {"dtype": "U8", "shape": [1], "data_offsets": [False, True]}}, b"x"), "expected [begin, end]"),
+    (_with_header({"a": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"xxxx"), "cannot read"),
+    (_with_header({"__metadata__": {STRUCTURE_KEY: '{"list": ' * 100_000 + "1" + "}" * 100_000}}),
+     "nested too deeply"),
+    (_with_header({"__metadata__": {STRUCTURE_KEY: '{"list": [' * 150 + "1" + "]}" * 150}}), "nested deeper than"),
+])
+def test_hostile_headers_are_refused_with_a_safetensors_error(tmp_path, content, match):
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(SafetensorsError, match=re.escape(match)) as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_stream_claiming_more_than_it_holds_allocates_only_what_arrives():
+    claim = 1 << 40  # a terabyte, from a stream of a few hundred bytes
+    content = _with_header({"a": {"dtype": "U8", "shape": [claim], "data_offsets": [0, claim]}}, b"x" * 100)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SafetensorsError, match="truncated in tensor 'a': expected 1099511627776 bytes"):
+            load(_Unseekable(content))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    huge_header = (1 << 26).to_bytes(8, "little") + b"{}"  # claims a 64 MiB header
+    tracemalloc.start()
+    try:
+        with pytest.raises(SafetensorsError, match="truncated: the header should have"):
+            load(_Unseekable(huge_header))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
 
 
 # ----------------------------------------------------------------- interop with the safetensors package

@@ -59,6 +59,13 @@ _NUMPY = {
 }
 _CODE_OF = {np.dtype(spec): code for code, spec in _NUMPY.items()}
 _MAX_HEADER = 100_000_000  # the reference implementation's limit; guards against garbage lengths
+_MAX_DIGITS = 20  # an integer in a header is a size or an offset: it fits in 64 bits
+_MAX_DEPTH = 100  # of the structure: a training state nests a handful of levels
+_CHUNK = 1 << 20  # unseekable streams are read in chunks, so memory follows what really arrives
+
+
+class SafetensorsError(ValueError):
+    """A file that is not valid safetensors: truncated, corrupt, or another format. The message names it."""
 
 
 # --------------------------------------------------------------------------- save
@@ -169,9 +176,11 @@ def _write_atomic(path: str, chunks: list[Any]) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk names no file
+            raise OSError(error.errno, error.strerror, path) from error
         raise
     _fsync_directory(directory)
 
@@ -216,8 +225,10 @@ def load(f: FileLike, map_location: str | device | None = None) -> dict[str, Any
         return tensors
     try:
         return _decode(json.loads(structure), tensors)
+    except RecursionError:
+        raise SafetensorsError(f"{source}: corrupt '{STRUCTURE_KEY}' metadata: nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{source}: corrupt '{STRUCTURE_KEY}' metadata: {error}") from None
+        raise SafetensorsError(f"{source}: corrupt '{STRUCTURE_KEY}' metadata: {error}") from None
 
 
 def read_metadata(f: FileLike) -> dict[str, str]:
@@ -252,64 +263,89 @@ def _read_header(stream: IO[bytes], source: str) -> tuple[dict[str, Any], int | 
     size = _stream_size(stream)
     prefix = stream.read(8)
     if len(prefix) < 8:
-        raise ValueError(f"{source}: not a safetensors file: it has {len(prefix)} bytes, fewer than the 8-byte header length")
+        raise SafetensorsError(f"{source}: not a safetensors file: it has {len(prefix)} bytes, fewer than the 8-byte header length")
     length = int.from_bytes(prefix, "little")
     if length > _MAX_HEADER or (size is not None and length > size - 8):
-        raise ValueError(f"{source}: header length {length} exceeds the file ({size} bytes): truncated or not safetensors")
-    raw = stream.read(length)
+        raise SafetensorsError(f"{source}: header length {length} exceeds the file ({size} bytes): truncated or not safetensors")
+    raw = _read_up_to(stream, length)
     if len(raw) < length:
-        raise ValueError(f"{source}: truncated: the header should have {length} bytes, the file ends after {len(raw)}")
+        raise SafetensorsError(f"{source}: truncated: the header should have {length} bytes, the file ends after {len(raw)}")
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{source}: corrupt header: not valid UTF-8 JSON ({error})") from None
+        header = json.loads(raw.decode("utf-8"), parse_int=_header_int)
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError, or an integer with too many digits
+        raise SafetensorsError(f"{source}: corrupt header: not valid UTF-8 JSON ({error})") from None
+    except RecursionError:  # json's parser is recursive: a header nested thousands deep is not a header
+        raise SafetensorsError(f"{source}: corrupt header: JSON nested too deeply") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{source}: corrupt header: expected a JSON object, got {type(header).__name__}")
+        raise SafetensorsError(f"{source}: corrupt header: expected a JSON object, got {type(header).__name__}")
     _check_header(header, source)
     return header, None if size is None else size - 8 - length
+
+
+def _header_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise ValueError(f"integer of {len(text)} digits, more than a size or offset can have")
+    return int(text)
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_header(header: dict[str, Any], source: str) -> None:
     metadata = header.get("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ValueError(f"{source}: corrupt header: '__metadata__' must map str to str")
+        raise SafetensorsError(f"{source}: corrupt header: '__metadata__' must map str to str")
     for name, info in header.items():
         if name == "__metadata__":
             continue
         if not isinstance(info, dict) or {"dtype", "shape", "data_offsets"} - info.keys():
-            raise ValueError(f"{source}: corrupt header: tensor '{name}' needs dtype, shape and data_offsets, got {info!r}")
-        if info["dtype"] not in _NUMPY:
-            raise ValueError(f"{source}: tensor '{name}' has dtype {info['dtype']!r}, which scratchgrad cannot read; "
-                             f"supported: {', '.join(_CODES)}")
+            raise SafetensorsError(f"{source}: corrupt header: tensor '{name}' needs dtype, shape and data_offsets, got {info!r}")
+        if not isinstance(info["dtype"], str) or info["dtype"] not in _NUMPY:
+            raise SafetensorsError(f"{source}: tensor '{name}' has dtype {info['dtype']!r}, which scratchgrad cannot read; "
+                                   f"supported: {', '.join(_CODES)}")
         shape, offsets = info["shape"], info["data_offsets"]
-        if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)):
-            raise ValueError(f"{source}: corrupt header: tensor '{name}' has shape {shape!r}, expected a list of sizes")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets)):
-            raise ValueError(f"{source}: corrupt header: tensor '{name}' has data_offsets {offsets!r}, expected [begin, end]")
+        if not (isinstance(shape, list) and all(_is_size(n) for n in shape)):
+            raise SafetensorsError(f"{source}: corrupt header: tensor '{name}' has shape {shape!r}, expected a list of sizes")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_size(n) for n in offsets)):
+            raise SafetensorsError(f"{source}: corrupt header: tensor '{name}' has data_offsets {offsets!r}, expected [begin, end]")
         nbytes = math.prod(shape) * np.dtype(_NUMPY[info["dtype"]]).itemsize
         if offsets[1] - offsets[0] != nbytes:
-            raise ValueError(f"{source}: corrupt header: tensor '{name}' of shape {shape} and dtype {info['dtype']} "
-                             f"needs {nbytes} bytes, its data_offsets {offsets} span {offsets[1] - offsets[0]}")
+            raise SafetensorsError(f"{source}: corrupt header: tensor '{name}' of shape {shape} and dtype {info['dtype']} "
+                                   f"needs {nbytes} bytes, its data_offsets {offsets} span {offsets[1] - offsets[0]}")
 
 
 def _read_tensors(stream: IO[bytes], source: str, header: dict[str, Any], size: int | None) -> dict[str, np.ndarray]:
-    """Read the data section, which must hold the tensors back to back with no gap."""
+    """Read the data section, which must hold the tensors back to back with no gap.
+
+    When the stream's size is known, the header's claims are checked against it before
+    anything is allocated; otherwise each tensor is read in chunks, so a header that
+    claims more than the stream holds costs no more memory than the stream delivers.
+    """
     infos = sorted(((name, info) for name, info in header.items() if name != "__metadata__"),
                    key=lambda item: item[1]["data_offsets"])
     position = 0
     for name, info in infos:
         if info["data_offsets"][0] != position:
-            raise ValueError(f"{source}: corrupt header: tensor '{name}' starts at byte {info['data_offsets'][0]} of the "
-                             f"data section, expected {position} (tensors must be back to back)")
+            raise SafetensorsError(f"{source}: corrupt header: tensor '{name}' starts at byte {info['data_offsets'][0]} of the "
+                                   f"data section, expected {position} (tensors must be back to back)")
         position = info["data_offsets"][1]
     if size is not None and size != position:
         problem = "truncated" if size < position else "corrupt"
-        raise ValueError(f"{source}: {problem}: the header describes {position} bytes of tensor data, the file holds {size}")
+        raise SafetensorsError(f"{source}: {problem}: the header describes {position} bytes of tensor data, the file holds {size}")
     arrays = {}
     for name, info in infos:
         dtype = np.dtype(_NUMPY[info["dtype"]])
-        array = np.empty(info["shape"], dtype)
-        _read_exact(stream, array.reshape(-1).view(np.uint8), f"{source}: truncated in tensor '{name}'")
+        nbytes = info["data_offsets"][1] - info["data_offsets"][0]
+        if size is not None:
+            array = np.empty(info["shape"], dtype)
+            _read_exact(stream, array.reshape(-1).view(np.uint8), f"{source}: truncated in tensor '{name}'")
+        else:
+            raw = _read_up_to(stream, nbytes)
+            if len(raw) < nbytes:
+                raise SafetensorsError(f"{source}: truncated in tensor '{name}': expected {nbytes} bytes, "
+                                       f"the file ends after {len(raw)}")
+            array = np.frombuffer(raw, dtype).reshape(info["shape"])
         arrays[name] = array if dtype.isnative else array.astype(dtype.newbyteorder("="))
     return arrays
 
@@ -319,21 +355,35 @@ def _read_exact(stream: IO[bytes], buffer: np.ndarray, context: str) -> None:
     while done < len(view):
         count = stream.readinto(view[done:])
         if not count:
-            raise ValueError(f"{context}: expected {len(view)} bytes, the file ends after {done}")
+            raise SafetensorsError(f"{context}: expected {len(view)} bytes, the file ends after {done}")
         done += count
 
 
-def _decode(node: Any, tensors: dict[str, Tensor]) -> Any:
+def _read_up_to(stream: IO[bytes], count: int) -> bytearray:
+    """Up to ``count`` bytes, fewer at the end of the stream, read in chunks of at most ``_CHUNK``."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = stream.read(min(_CHUNK, count - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+
+def _decode(node: Any, tensors: dict[str, Tensor], depth: int = 0) -> Any:
     if not isinstance(node, dict):
         return node
+    if depth > _MAX_DEPTH:
+        raise SafetensorsError(f"nested deeper than {_MAX_DEPTH} levels")
     if len(node) != 1:
-        raise ValueError(f"expected a node with one tag, got {node!r}")
+        raise SafetensorsError(f"expected a node with one tag, got {node!r}")
     (tag, value), = node.items()
     if tag == "tensor":
         return tensors[value]
     if tag == "dict":
-        return {key: _decode(item, tensors) for key, item in value}
+        return {key: _decode(item, tensors, depth + 1) for key, item in value}
     if tag in ("list", "tuple"):
-        items = [_decode(item, tensors) for item in value]
+        items = [_decode(item, tensors, depth + 1) for item in value]
         return items if tag == "list" else tuple(items)
-    raise ValueError(f"unknown node tag {tag!r}")
+    raise SafetensorsError(f"unknown node tag {tag!r}")

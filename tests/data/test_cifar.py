@@ -5,11 +5,13 @@ import dataclasses
 import os
 import pickle
 import tarfile
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from scratchgrad.data import CIFAR10, ChecksumError, UnsafePickleError, files
+from scratchgrad.data import safe_pickle
 from scratchgrad.data.safe_pickle import load_restricted
 
 
@@ -113,3 +115,54 @@ def test_python3_pickles_of_arrays_are_read(protocol):
     loaded = load_restricted(pickle.dumps({"c": array, "f": array.T}, protocol=protocol))
     np.testing.assert_array_equal(loaded["c"], array)
     np.testing.assert_array_equal(loaded["f"], array.T)  # Fortran-ordered data
+
+
+# ----------------------------------------------------------------- bounded by the file (issue 17)
+def _peak_bytes(load, *args):
+    """What ``load(*args)`` returns or raises, and the peak memory it allocated."""
+    tracemalloc.start()
+    try:
+        try:
+            result = load(*args)
+        except UnsafePickleError as error:
+            result = error
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_object_referenced_many_times_is_converted_once():
+    array = np.zeros(1 << 20, dtype=np.uint8)  # 1 MiB, referenced 300 times: 300 MiB if each were copied
+    payload = pickle.dumps({"data": [array] * 300, "labels": [list(range(1000))] * 300}, protocol=4)
+    loaded, peak = _peak_bytes(load_restricted, payload)
+    assert loaded["data"][0] is loaded["data"][299] and loaded["labels"][0] is loaded["labels"][299]
+    np.testing.assert_array_equal(loaded["data"][7], array)
+    assert peak < 4 * len(payload)
+
+
+def _self_referencing() -> bytes:
+    cycle: list = []
+    cycle.append(cycle)
+    return pickle.dumps({"data": cycle}, protocol=4)
+
+
+@pytest.mark.parametrize("payload, match", [
+    (_self_referencing(), "a list that contains itself"),
+    (b"\x80\x04}\x8c\x04data" + b"]" * 100_000 + b"a" * 99_999 + b"s.", "nested deeper than"),
+    (b"\x80\x04]" + b"\x94" + b"h\x00a" + b"}\x8c\x01xh\x00s.", "a list that contains itself"),
+])
+def test_self_references_and_deep_nesting_are_refused(payload, match):
+    with pytest.raises(UnsafePickleError, match=match):
+        load_restricted(payload, "batch")
+
+
+@pytest.mark.parametrize("global_name", [b"numpy\nndarray", b"numpy\ndtype", b"numpy.core.multiarray\n_reconstruct"])
+def test_build_on_an_allowed_global_changes_nothing_in_the_module(global_name):
+    # GLOBAL, then BUILD with (None, {"planted": 1}): setattr on whatever the global resolved to
+    payload = b"\x80\x02c" + global_name + b"\nN}X\x07\x00\x00\x00plantedK\x01s\x86b0}."
+    before = {name: dict(vars(value)) for name, value in vars(safe_pickle).items() if hasattr(value, "__dict__")}
+    with pytest.raises(UnsafePickleError, match="refused"):
+        load_restricted(payload, "batch")
+    after = {name: dict(vars(value)) for name, value in vars(safe_pickle).items() if hasattr(value, "__dict__")}
+    assert after == before
+    assert not any(hasattr(value, "planted") for value in vars(safe_pickle).values())

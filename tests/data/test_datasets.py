@@ -6,6 +6,7 @@ import gzip
 import shutil
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -172,3 +173,29 @@ def test_load_dataset_by_name(shared_data):
     assert len(load_dataset("mnist-sample", train=False)) == 1000
     with pytest.raises(ValueError, match="expected one of"):
         load_dataset("imagenet")
+
+
+# ----------------------------------------------------------------- bounded by the file (issue 17)
+def test_gzip_bomb_is_refused_after_decompressing_what_the_idx_header_gives(isolated):
+    folder = isolated / "data" / "mnist"
+    folder.mkdir()
+    header = b"\0\0\x08\x01" + (10_000).to_bytes(4, "big")  # 10,008 bytes of labels, then 64 MiB of zeros
+    bomb = gzip.compress(header + bytes(10_000 + (64 << 20)), compresslevel=9)
+    for name in TEST_FILES:
+        (folder / name).write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ChecksumError, match="goes past the .* bytes its format header gives"):
+            MNIST(train=False, download=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(bomb) < 1 << 20 and peak < 8 << 20
+
+
+def test_parse_idx_sizes_that_overflow_int64_are_refused():
+    header = b"\0\0\x08\x04" + (1 << 16).to_bytes(4, "big") * 4  # 2**64 bytes: wraps to 0 in int64
+    with pytest.raises(ChecksumError, match="header promises shape"):
+        parse_idx(header)
+    with pytest.raises(ChecksumError, match="not an unsigned-byte IDX"):
+        parse_idx(b"\0\0\x08\x03" + bytes(4))  # three sides promised, one given

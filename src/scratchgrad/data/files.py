@@ -19,9 +19,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 ENV_VAR = "SCRATCHGRAD_DATA"
+CHUNK_BYTES = 1 << 20  # decompressed at a time
 SYSTEM_DATASETS_DIR = Path("/usr/share/datasets")
 
 Found = TypeVar("Found")
@@ -135,10 +136,22 @@ def find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
-def read_verified(path: Path, sha256: str, gzipped: bool | None = None) -> bytes:
-    """The content of ``path``, decompressed if ``gzipped``, checked against ``sha256``.
+def open_content(path: Path, gzipped: bool | None = None) -> IO[bytes]:
+    """``path`` opened for reading its content: decompressed as it is read if ``gzipped``.
 
     ``gzipped=None`` decides by the ``.gz`` suffix.
+    """
+    if gzipped is None:
+        gzipped = path.suffix == ".gz"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def read_verified(path: Path, sha256: str, gzipped: bool | None = None, max_size: int | None = None) -> bytes:
+    """The content of ``path``, decompressed if ``gzipped``, checked against ``sha256``.
+
+    ``gzipped=None`` decides by the ``.gz`` suffix. Decompression streams in chunks and
+    stops once the content passes ``max_size`` bytes (a format's header says how many it
+    has), so a small archive of gigabytes of zeros costs no more than ``max_size``.
 
     Hashing is about a tenth of the cost of decompressing, so every load verifies;
     no stamp of an earlier check is trusted.
@@ -146,22 +159,31 @@ def read_verified(path: Path, sha256: str, gzipped: bool | None = None) -> bytes
     Raises:
         ChecksumError: naming the file, expected and actual checksums, and the fix.
     """
-    if gzipped is None:
-        gzipped = path.suffix == ".gz"
-    raw = path.read_bytes()
-    if gzipped:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as error:
-            raise ChecksumError(
-                f"{path} is corrupt: it cannot be decompressed ({error}); expected the "
-                f"decompressed content to have SHA-256 {sha256}. {_FIX}") from error
-    actual = hashlib.sha256(raw).hexdigest()
+    stream = open_content(path, gzipped)  # a missing file is no checksum error
+    try:
+        with stream:
+            content = _read_limited(stream, max_size, path)
+    except (EOFError, OSError, zlib.error) as error:
+        raise ChecksumError(
+            f"{path} is corrupt: it cannot be decompressed ({error}); expected the "
+            f"decompressed content to have SHA-256 {sha256}. {_FIX}") from error
+    actual = hashlib.sha256(content).hexdigest()
     if actual != sha256:
         raise ChecksumError(
             f"{path} is corrupt or truncated: SHA-256 of its content is {actual}, "
             f"expected {sha256}. {_FIX}")
-    return raw
+    return content
+
+
+def _read_limited(stream: IO[bytes], max_size: int | None, path: Path) -> bytes:
+    """All of ``stream``, in chunks; a ChecksumError once it passes ``max_size`` bytes."""
+    content = bytearray()
+    while chunk := stream.read(CHUNK_BYTES):
+        content += chunk
+        if max_size is not None and len(content) > max_size:
+            raise ChecksumError(f"{path} is corrupt: its content goes past the {max_size} bytes its format "
+                                f"header gives. {_FIX}")
+    return bytes(content)
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -1,7 +1,9 @@
 """MNIST and Fashion-MNIST from their IDX files (gzip or not)."""
 from __future__ import annotations
 
+import math
 import os
+import zlib
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -10,7 +12,7 @@ import numpy as np
 
 from .dataset import ImageDataset
 from .download import fetch
-from .files import ChecksumError, Source, find_file, read_verified, resolve
+from .files import ChecksumError, Source, find_file, open_content, read_verified, resolve
 
 IDX_UBYTE = 0x08
 
@@ -42,8 +44,7 @@ class IdxDataset(ImageDataset):
             locate=partial(_locate, names=names),
             fetch_into=partial(self._fetch, names=names),
             wanted=" and ".join(f"{name}[.gz]" for name in names))
-        images = parse_idx(read_verified(paths[0], self.sha256[names[0]]), paths[0])
-        labels = parse_idx(read_verified(paths[1], self.sha256[names[1]]), paths[1])
+        images, labels = (parse_idx(read_idx(path, self.sha256[name]), path) for path, name in zip(paths, names))
         if images.ndim != 3 or labels.shape != images.shape[:1]:
             raise ChecksumError(f"{paths[0]}: images {images.shape} do not match "
                                 f"labels {labels.shape} in {paths[1]}")
@@ -97,15 +98,34 @@ class FashionMNIST(IdxDataset):
 
 def parse_idx(content: bytes, path: Path | str = "<bytes>") -> np.ndarray:
     """An IDX file's unsigned-byte array, e.g. (N, 28, 28) images or (N,) labels."""
-    if len(content) < 4 or content[:2] != b"\0\0" or content[2] != IDX_UBYTE:
-        raise ChecksumError(f"{path}: not an unsigned-byte IDX file (header {content[:4]!r})")
-    ndim = content[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    if len(content) != header + int(np.prod(shape)):
-        raise ChecksumError(f"{path}: header promises shape {shape} ({header + np.prod(shape)} "
-                            f"bytes) but the content has {len(content)} bytes")
+    header, shape = _idx_header(content, path)
+    size = header + math.prod(shape)  # Python ints: four 2**32 - 1 sides do not wrap around
+    if len(content) != size:
+        raise ChecksumError(f"{path}: header promises shape {shape} ({size} bytes) but the content has "
+                            f"{len(content)} bytes")
     return np.frombuffer(content, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def read_idx(path: Path, sha256: str) -> bytes:
+    """The verified content of an IDX file (gzip or not), decompressed no further than its header's size."""
+    start = b""
+    try:
+        with open_content(path) as stream:
+            start = stream.read(4)
+            start += stream.read(4 * start[3]) if len(start) == 4 else b""
+        header, shape = _idx_header(start, path)
+        size = header + math.prod(shape)
+    except (EOFError, OSError, zlib.error, ChecksumError):
+        size = len(start)  # no IDX header: the checksum fails, read no further than the start
+    return read_verified(path, sha256, max_size=size)
+
+
+def _idx_header(content: bytes, path: Path | str) -> tuple[int, tuple[int, ...]]:
+    """(header length, shape) of an unsigned-byte IDX file's content."""
+    if len(content) < 4 or content[:2] != b"\0\0" or content[2] != IDX_UBYTE or len(content) < 4 + 4 * content[3]:
+        raise ChecksumError(f"{path}: not an unsigned-byte IDX file (header {bytes(content[:4])!r})")
+    ndim = content[3]
+    return 4 + 4 * ndim, tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
 
 
 def _locate(folder: Path, names: tuple[str, ...]) -> tuple[Path, ...] | None:

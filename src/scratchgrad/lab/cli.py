@@ -7,6 +7,8 @@ one, write the pair and append the ``add_`` function to ``SUBCOMMANDS``.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,6 +17,22 @@ from scratchgrad.lab.trainer import EXIT_INTERRUPTED
 from scratchgrad.models import MODEL_NAMES
 
 EXIT_USAGE_OR_DATA_ERROR = 2
+MAX_INPUT_SIDE, MAX_INPUT_CHANNELS = 512, 64  # summary --input: the model's layers are sized from it
+# What an OSError means for the user, by errno; any other OSError is a bug and keeps its traceback.
+OS_ERROR_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run the command again (a run continues from its last "
+                  "checkpoint with `scratchgrad train --resume RUN_DIR`)",
+    errno.EDQUOT: "the disk quota is exceeded: free some space and run the command again",
+    errno.EACCES: "permission denied: check the permissions, or choose another location",
+    errno.EPERM: "operation not permitted: check the permissions, or choose another location",
+    errno.EROFS: "the file system is read-only: choose another location",
+    errno.ENOENT: "no such file or directory",
+    errno.EISDIR: "is a directory; expected a file",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EEXIST: "already exists",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EFBIG: "the file is too large for the file system",
+}
 
 
 def add_augment_preview(subparsers: argparse._SubParsersAction) -> None:
@@ -53,23 +71,30 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", choices=ENGINE_NAMES, help="same as --set engine=...")
     parser.add_argument("--device", choices=DEVICES, help="same as --set device=...")
     parser.add_argument("--out", help="run directory (default: runs/<name>)")
+    parser.add_argument("--restart", action="store_true",
+                        help="with --resume: train the run again from epoch 0 (discards its metrics and weights)")
     _add_set(parser)
     parser.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from scratchgrad.lab.config import load_config
+    from scratchgrad.lab.sweep import PARENT_PID, stop_with_parent
     from scratchgrad.lab.train import resume, train
 
     overrides = [f"{key}={value}" for key in ("engine", "device") if (value := getattr(args, key))]
     overrides += args.overrides
+    if os.environ.get(PARENT_PID):
+        stop_with_parent()
     if args.resume:
         if args.config or args.out or args.engine or args.device:
             raise ConfigError("train --resume RUN_DIR takes no CONFIG, --out, --engine or --device: "
                               "the run keeps its own (only --set epochs=N may extend it)")
-        return resume(args.resume, args.overrides)
+        return resume(args.resume, args.overrides, restart=args.restart)
     if not args.config:
         raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
+    if args.restart:
+        raise ConfigError("train: --restart goes with --resume RUN_DIR")
     return train(load_config(args.config, overrides), args.out, config_file=args.config)
 
 
@@ -188,6 +213,9 @@ def _shape(text: str) -> tuple[int, int, int]:
         channels, height, width = (int(part) for part in text.split(","))
     except ValueError:
         raise ConfigError(f"--input {text!r}: expected C,H,W, e.g. 3,32,32") from None
+    if not (1 <= channels <= MAX_INPUT_CHANNELS and 1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
+        raise ConfigError(f"--input {text}: expected 1 <= C <= {MAX_INPUT_CHANNELS} and 1 <= H, W <= "
+                          f"{MAX_INPUT_SIDE} (the model's layers are sized from the input)")
     return channels, height, width
 
 
@@ -274,16 +302,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from scratchgrad.data import ChecksumError, DatasetNotFoundError
-
     try:
         return args.handler(args)
-    except (DatasetNotFoundError, ChecksumError, ConfigError) as error:
-        print(f"scratchgrad {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE_OR_DATA_ERROR
     except KeyboardInterrupt:  # a second Ctrl-C during training, or one outside it
         print(f"scratchgrad {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # the one error boundary: expected failures become one line, bugs keep a traceback
+        message = expected_failure(error)
+        if message is None:
+            raise
+        print(f"scratchgrad {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+
+
+def expected_failure(error: Exception) -> str | None:
+    """What to tell the user about ``error`` when it is an expected failure (bad input, full disk), else None."""
+    from scratchgrad.data import ChecksumError, DatasetNotFoundError, UnsafePickleError
+    from scratchgrad.serialization import SafetensorsError
+
+    if isinstance(error, (ConfigError, DatasetNotFoundError, ChecksumError, UnsafePickleError, SafetensorsError)):
+        return str(error)
+    if isinstance(error, OSError) and error.errno in OS_ERROR_HINTS:
+        where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+        return f"{where or 'a file'}: {OS_ERROR_HINTS[error.errno]} ({error.strerror})"
+    if isinstance(error, MemoryError):
+        return (f"not enough memory ({error or 'an allocation failed'}); lower batch_size, eval_batch_size, "
+                "model.width or the input size")
+    return None
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from the engines' arithmetic alone. A public parity check.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,8 @@ def compare(config: dict[str, Any], steps: int = 20, rtol: float = 1e-4, dtype: 
     """
     if steps < 1:
         raise ConfigError(f"--steps: expected an int >= 1, got {steps}")
+    if not (math.isfinite(rtol) and rtol >= 0):  # with NaN nothing agrees, with inf everything does
+        raise ConfigError(f"--rtol: expected a finite number >= 0, got {rtol}")
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     dropouts = dropout_options(config["model"]["name"])

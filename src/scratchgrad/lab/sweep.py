@@ -2,13 +2,22 @@
 
 Each config (times each seed) gets the run directory ``ROOT/<name>`` (``ROOT/<name>-seed<N>``
 with ``--seeds``). Running the same sweep again skips finished runs and resumes
-unfinished ones. A child's console output goes to ``console.txt`` in its run directory.
+unfinished ones; a run locked by a live process (an earlier sweep's child, a ``train``) is
+reported and left alone, never run twice at once. A child's console output goes to
+``console.txt`` in its run directory.
+
+A child dies with its sweep, however the sweep ends (Ctrl-C, ``kill``, even SIGKILL):
+it watches its parent and, once the parent is gone, stops as on Ctrl-C, saving a
+resumable state.
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +29,7 @@ from .rundir import RunDir
 from .trainer import EXIT_DIVERGED, EXIT_INTERRUPTED
 
 CONSOLE = "console.txt"
+PARENT_PID = "SCRATCHGRAD_SWEEP_PID"  # set in a child's environment: the sweep's pid, watched by the child
 
 
 @dataclass
@@ -74,6 +84,11 @@ def _run(job: Job, stop: threading.Event, echo: Any) -> None:
         job.status = "not started"
         return
     run = RunDir(job.out)
+    holder = run.holder()
+    if holder is not None:
+        job.status = f"locked: pid {holder} is training it; not started"
+        echo(f"{job.out}: {job.status}")
+        return
     if run.exists() and run.finished_epochs() >= job.epochs:
         job.status = "already finished"
         return
@@ -86,11 +101,27 @@ def _run(job: Job, stop: threading.Event, echo: Any) -> None:
     echo(f"{what} {job.out}")
     job.out.mkdir(parents=True, exist_ok=True)
     with open(job.out / CONSOLE, "a") as console:
-        code = subprocess.run([sys.executable, "-m", "scratchgrad.lab.cli", *command],
-                              stdout=console, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run([sys.executable, "-m", "scratchgrad.lab.cli", *command], stdout=console,
+                              stderr=subprocess.STDOUT, env={**os.environ, PARENT_PID: str(os.getpid())}).returncode
     job.status = {0: "finished", EXIT_DIVERGED: "diverged (loss not finite)",
                   EXIT_INTERRUPTED: "interrupted"}.get(code, f"failed (exit {code})")
     echo(f"{job.out}: {job.status}" + ("" if code == 0 else f"; see {job.out / CONSOLE}"))
+
+
+def stop_with_parent(poll_seconds: float = 0.5) -> None:
+    """In a sweep's child: stop as on Ctrl-C once the sweep (``$SCRATCHGRAD_SWEEP_PID``) is gone.
+
+    A thread polls the parent pid: a parent killed with SIGKILL cannot pass anything on, and
+    an orphan would go on writing its run beside the next sweep's child.
+    """
+    parent = int(os.environ[PARENT_PID])
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 def _set_flags(overrides: list[str]) -> list[str]:

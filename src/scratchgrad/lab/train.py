@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-from .rundir import CONFIG, RunDir, run_info, unique_dir
+from .rundir import CONFIG, LOCK, RunDir, run_info, unique_dir
 from .trainer import Trainer
 
 RESUMABLE_KEYS = ("epochs",)  # what --set may change when a run resumes
@@ -15,38 +15,64 @@ def train(config: dict[str, Any], out: str | Path | None = None, config_file: st
     """Train ``config`` in a new run directory ``out`` (default ``runs/<name>``, made unique).
 
     ``config_file``, the file ``config`` was read from, is recorded in config.toml's [run] table.
+    The run directory is locked while the run trains: a second writer gets a ConfigError.
 
     Returns the exit status of :meth:`Trainer.fit`.
     """
     run = RunDir(out if out is not None else unique_dir(Path("runs") / config["name"]))
-    if run.exists():
-        raise ConfigError(f"{run.path} already holds a run; resume it with "
-                          f"`scratchgrad train --resume {run.path}` or choose another --out")
-    trainer = Trainer(config, run)
-    run.write_config(config, run_info(trainer.engine.versions(), config_file))
-    run.write_metrics([])
-    _log_start(trainer, "started")
-    return trainer.fit()
+    created = not run.path.exists()
+    with run.lock():
+        if run.exists():
+            raise ConfigError(f"{run.path} already holds a run; resume it with "
+                              f"`scratchgrad train --resume {run.path}` or choose another --out")
+        _remove_stale_temporaries(run)
+        try:
+            trainer = Trainer(config, run)
+        except BaseException:
+            if created:  # nothing was written yet: leave no empty folder behind
+                run.file(LOCK).unlink()
+                run.path.rmdir()
+            raise
+        run.write_config(config, run_info(trainer.engine.versions(), config_file))
+        run.write_metrics([])
+        _log_start(trainer, "started")
+        return trainer.fit()
 
 
-def resume(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> int:
-    """Continue the run in ``path`` from its last saved state.
+def resume(path: str | Path, overrides: list[str] | tuple[str, ...] = (), restart: bool = False) -> int:
+    """Continue the run in ``path`` from its last saved state, or from epoch 0 with ``restart``.
 
-    ``overrides`` may change only ``epochs`` (to train a finished run further).
+    ``overrides`` may change only ``epochs`` (to train a finished run further; cosine and
+    onecycle schedules up to their ``schedule.total_epochs``). config.toml is rewritten only
+    once the state has been loaded.
     """
     run = RunDir(path)
-    stored = run.read_config()
-    config = load_config(run.file(CONFIG), overrides)
-    changed = [key for key in config if config[key] != stored.get(key) and key not in RESUMABLE_KEYS]
-    if changed:
-        raise ConfigError(f"--resume: only {', '.join(RESUMABLE_KEYS)} may change when a run resumes, "
-                          f"not {', '.join(changed)}")
-    if config != {key: stored[key] for key in config}:
-        run.write_config(config, stored["run"])
-    trainer = Trainer(config, run)
-    trainer.resume()
-    _log_start(trainer, f"resumed after epoch {trainer.progress.epoch}, step {trainer.progress.step}")
-    return trainer.fit()
+    run.read_config()  # a ConfigError when ``path`` holds no run, before the lock creates anything
+    with run.lock():
+        stored = run.read_config()
+        base = load_config(run.file(CONFIG))
+        # runs from before schedule.total_epochs spanned their epochs; keep that span when epochs change
+        config = load_config(run.file(CONFIG), [f"schedule.total_epochs={base['schedule']['total_epochs']}",
+                                                *overrides])
+        changed = [key for key in config if config[key] != base[key] and key not in RESUMABLE_KEYS]
+        if changed:
+            raise ConfigError(f"--resume: only {', '.join(RESUMABLE_KEYS)} may change when a run resumes, "
+                              f"not {', '.join(changed)}")
+        _remove_stale_temporaries(run)
+        trainer = Trainer(config, run)
+        trainer.resume(restart)
+        if config != base:
+            run.write_config(config, stored.get("run", {}))
+        what = "restarted" if restart else "resumed"
+        _log_start(trainer, f"{what} after epoch {trainer.progress.epoch}, step {trainer.progress.step}")
+        return trainer.fit()
+
+
+def _remove_stale_temporaries(run: RunDir) -> None:
+    stale = run.remove_stale_temporaries()
+    if stale:
+        run.log(f"removed {len(stale)} temporary file(s) a killed run left: {', '.join(p.name for p in stale)}",
+                echo=None)
 
 
 def _log_start(trainer: Trainer, what: str) -> None:

@@ -105,10 +105,10 @@ class Trainer:
                 self.run.file(name).unlink(missing_ok=True)
         state = self.run.load(STATE)
         if state is None:
-            finished = self.run.finished_epochs() if self.run.file(LAST).is_file() or not restart else 0
-            if finished or self.run.file(LAST).is_file():
-                raise ConfigError(f"{self.run.path}: {finished or 'some'} epochs finished but {STATE} is missing, so "
-                                  "the run cannot continue where it stopped; restore the file, or start over (its "
+            finished = 0 if restart else self.run.finished_epochs()  # metrics.csv is written after each commit
+            if finished:
+                raise ConfigError(f"{self.run.path}: {finished} epoch(s) finished but {STATE} is missing, "
+                                  "so the run cannot continue where it stopped; restore the file, or start over (its "
                                   f"metrics and weights are discarded): scratchgrad train --resume {self.run.path} "
                                   "--restart")
             self.run.write_metrics([])
@@ -253,7 +253,7 @@ class Trainer:
             self.model.load_state_dict(self.engine.restore(weights))
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ConfigError(f"{source}: these weights do not fit model {self.config['model']['name']}: "
-                              f"{error}") from None
+                              f"{' '.join(str(error).split())}") from None  # on one line
 
 
 def _read_weights(path: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ..backend import array_module_for
 from ..tensor import Tensor
 
 Shape = tuple[int, ...]
+MAX_INPUT_ELEMENTS = 1 << 24  # per input, batch included: a dry run on more allocates GiBs in every layer
 
 
 @dataclass
@@ -71,11 +72,16 @@ def summary(model: Any, input_shape: Shape | list[Shape], dtype: Any = dtypes.fl
     Args:
         model: a ``scratchgrad.nn.Module``.
         input_shape: the input's full shape including the batch, e.g. ``(1, 3, 32, 32)``,
-            or a list of shapes for a model with several inputs.
+            or a list of shapes for a model with several inputs; each of at most
+            ``MAX_INPUT_ELEMENTS`` elements (checked before anything is allocated).
         dtype: the input dtype.
         device: where the input lives; default: where the model's first parameter is.
     """
     shapes = [tuple(input_shape)] if all(isinstance(n, int) for n in input_shape) else [tuple(s) for s in input_shape]
+    for shape in shapes:
+        if math.prod(shape) > MAX_INPUT_ELEMENTS or min(shape, default=1) < 1:
+            raise ValueError(f"summary: input_shape {shape} has {math.prod(shape):,} elements; expected sizes "
+                             f">= 1 and at most {MAX_INPUT_ELEMENTS:,} elements in all")
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else "cpu"
