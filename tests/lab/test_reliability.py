@@ -7,7 +7,6 @@ import errno
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -333,8 +332,8 @@ def test_a_real_bug_keeps_its_traceback(make_config, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ 5. strings with control characters
-@pytest.mark.parametrize("name", ["a\u007fb", "a\rb", "a\u0001b", 'quote " and \\ backslash', "tab\tnew\nline"])
-def test_a_name_with_control_characters_trains_resumes_and_reports(name, make_config, tmp_path):
+def test_a_name_with_control_characters_trains_resumes_and_reports(make_config, tmp_path):
+    name = 'a\u007fb\rc\u0001d "quoted" \\ tab\tnew\nline'
     run = tmp_path / "run"
     assert main(["train", str(make_config()), "--set", f"name={dump_toml({'v': name})[4:].strip()}",
                  "--out", str(run)]) == 0
@@ -391,11 +390,10 @@ def test_stale_temporary_files_are_removed_when_a_run_starts_or_resumes(make_con
     assert not list(fresh.glob(".*.tmp"))
 
 
-def test_ctrl_c_is_still_exit_130(make_config, tmp_path, monkeypatch):
-    # a sanity check that the boundary keeps KeyboardInterrupt apart from errors
+def test_ctrl_c_outside_the_training_loop_is_exit_130_not_an_error(make_config, tmp_path, monkeypatch, capsys):
     def interrupted(self):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lab_trainer.Trainer, "fit", interrupted)
     assert main(["train", str(make_config()), "--out", str(tmp_path / "r")]) == EXIT_INTERRUPTED
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert capsys.readouterr().err == "scratchgrad train: interrupted\n"
