@@ -68,6 +68,7 @@ BINARY = (
     [(2, 3), 1.5], [2.5, (2, 3)], [(2, 3), 3], [(2, 3), np.float64(0.5)],
 )
 UNARY = ([(3, 4)], [()], [(2, 3, 4)])
+DIVIDEND, DIVISOR = I([[5.3, -3.7, 2.2], [0.4, -6.1, 7.9]]), I([2.1, -1.3, 0.9])
 REDUCE = ([(3, 4), None, False], [(3, 4), 0, False], [(2, 3, 4), [0, 2], True], [(2, 3, 4), -1, True], [(5,), 0, False])
 ARG_REDUCE = ([(3, 4), None, False], [(3, 4), 0, False], [(2, 3, 4), 1, True], [(2, 3, 4), -1, False], [(5,), 0, False])
 MATMUL = (
@@ -91,6 +92,16 @@ OPS = [
     op("maximum", lambda lib, x, y: lib.maximum(x, y), [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()]),
     op("minimum", lambda lib, x, y: lib.minimum(x, y), [(3, 4), (3, 4)], [(3, 1), (4,)], [(2, 3), ()]),
     op("compare", lambda lib, x, y: (x < y, x <= y, x > y, x >= y, x == y, x != y), *BINARY[:7], grad=False),
+    # remainders: dividends and divisors away from integer ratios, where the remainder jumps
+    op("remainder", lambda lib, x, y: x % y, [DIVIDEND, DIVISOR], [DIVIDEND, 1.7], [DIVIDEND, I([[2.1], [-1.3]])]),
+    # torch has no derivative for a number's remainder by a tensor (ours is -floor(a / b)): values only
+    op("rremainder", lambda lib, y: 5.3 % y, [DIVISOR], grad=False),
+    op("remainder_fn", lambda lib, x, y: lib.remainder(x, y) + x.remainder(y), [DIVIDEND, DIVISOR], [DIVIDEND, -1.7]),
+    op("fmod", lambda lib, x, y: lib.fmod(x, y) * x.fmod(y), [DIVIDEND, DIVISOR], [DIVIDEND, -1.7], [DIVIDEND, 2]),
+    op("floordiv", lambda lib, x, y: (x // y, lib.floor_divide(x, y)), [DIVIDEND, DIVISOR], [DIVIDEND, 1.7], [5.3, DIVISOR], grad=False),
+    op("integer_division", lambda lib, x, y: (x // y, x % y, lib.fmod(x, y)), [I([7, -7, 5, -5]), 3], [I([7, -7, 5, -5]), I([2, 2, -3, -3])],
+       grad=False),
+    op("rinteger_division", lambda lib, y: (7 // y, 7 % y), [I([2, -3])], grad=False),
     # ---------------------------------------------------------------- unary
     op("exp", lambda lib, x: x.exp(), *UNARY),
     op("log", lambda lib, x: x.log(), *UNARY, low=0.5),
@@ -151,6 +162,7 @@ OPS = [
     # ---------------------------------------------------------------- matmul
     op("matmul", lambda lib, x, y: x @ y, *MATMUL),
     op("matmul_fn", lambda lib, x, y: lib.matmul(x, y), *MATMUL[:4]),
+    op("bmm", lambda lib, x, y: (x.bmm(y), lib.bmm(x, y)), [(2, 3, 4), (2, 4, 5)], [(1, 2, 2), (1, 2, 3)]),
     # ---------------------------------------------------------------- indexing
     op("getitem_basic", lambda lib, x, i: x[i], [(3, 4), 1], [(3, 4), slice(1, 3)], [(3, 4, 2), (slice(None), slice(None, None, 2))],
        [(3, 4), (None, Ellipsis, 1)], [(3, 4), (-1, slice(1, None))], [(2, 3, 4), (Ellipsis, slice(-2, None))], [(3,), 0]),

@@ -12,6 +12,7 @@ from .creation import (
 from .dtypes import (
     bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
 )
+from .ops.division import floor_divide, fmod, remainder
 from .ops.elementwise import erf, maximum, minimum, where
 from .ops.matmul import matmul
 from .ops.reduction import amax, amin, argmax, argmin, gather, logsumexp, log_softmax, mean, norm, softmax, std, var
@@ -60,3 +61,7 @@ def clamp(x: Tensor, min: object = None, max: object = None) -> Tensor:  # noqa:
 
 def is_tensor(obj: object) -> bool:
     return isinstance(obj, Tensor)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    return input.bmm(mat2)

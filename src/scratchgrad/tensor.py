@@ -5,7 +5,7 @@ assignment) and imports no op: the methods that compute (operators, math, ``to``
 assignment, ``backward``) forward to ``ops/`` and ``autograd/`` and are attached in one place,
 ``tensor_methods.py``, which ``scratchgrad/__init__.py`` imports first.
 
-Differences from PyTorch: ``Tensor.data`` is the backend array itself (a NumPy or CuPy
+Differences from PyTorch: ``Tensor.array`` is the backend array itself (a NumPy or CuPy
 array), not a Tensor — use ``detach()`` for a Tensor that shares memory, and the in-place
 methods (``fill_``, ``copy_``, ``normal_``, ...) under ``no_grad()`` to change values.
 """
@@ -28,7 +28,7 @@ def _as_array(data: Any) -> Any:
     if isinstance(data, np.generic):
         return np.asarray(data)
     if isinstance(data, Tensor):
-        return data.data
+        return data.array
     return np.asarray(data, dtype=dtypes.dtype_of_python_data(data))
 
 
@@ -36,8 +36,8 @@ class Tensor:
     """An n-dimensional array that records the operations applied to it.
 
     Args:
-        data: a NumPy/CuPy array (used as is, not copied) or nested Python numbers
-            (copied; floats become float32).
+        data: a NumPy/CuPy array (used as is, not copied; it becomes ``array``) or nested
+            Python numbers (copied; floats become float32).
         requires_grad: record operations on this tensor so that ``backward`` can
             compute its gradient. Only floating-point tensors can require grad.
     """
@@ -46,7 +46,7 @@ class Tensor:
     __hash__ = object.__hash__  # ``==`` is elementwise, identity hashing is kept
 
     def __init__(self, data: Any, requires_grad: bool = False, *, _version: list[int] | None = None):
-        self.data = _as_array(data)
+        self.array = _as_array(data)
         self.grad: Tensor | None = None
         self.grad_fn: Any = None
         self._output_nr = 0
@@ -59,13 +59,37 @@ class Tensor:
 
     # ----------------------------------------------------------------- properties
     @property
-    def array(self) -> Any:
-        """The backend array (NumPy or CuPy) holding this tensor's values: no copy, not a Tensor."""
-        return self.data
+    def data(self) -> Tensor:
+        """This tensor's values as a Tensor outside the graph, sharing memory (PyTorch's ``.data``).
 
-    @array.setter
-    def array(self, value: Any) -> None:
-        self.data = value
+        Unlike ``detach()`` it has its own version counter: in-place changes through it are not
+        seen by autograd. Assigning a Tensor (``p.data = t``) replaces the values, shape included.
+        """
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self.array = value.array
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    @property
+    def is_xpu(self) -> bool:
+        """False: scratchgrad's devices are the CPU and CUDA GPUs."""
+        return False
+
+    @property
+    def is_mps(self) -> bool:
+        """False: scratchgrad's devices are the CPU and CUDA GPUs."""
+        return False
 
     @property
     def requires_grad(self) -> bool:
@@ -73,7 +97,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and self.data.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {self.dtype}")
         if not value and self.grad_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach()")
@@ -81,24 +105,24 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> device:
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def xp(self) -> Any:
         """The array module (numpy or cupy) that holds this tensor's data."""
-        return get_array_module(self.data)
+        return get_array_module(self.array)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def is_leaf(self) -> bool:
@@ -119,34 +143,34 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self.array.itemsize
 
     # ----------------------------------------------------------------- conversion
     def item(self) -> Any:
         if self.numel() != 1:
             raise RuntimeError(f"item(): a Tensor with {self.numel()} elements cannot be converted to a scalar")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if self.xp is not np:
             raise TypeError("can't convert cuda tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.")
-        return self.data
+        return self.array
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self.array.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = self.cpu().data
+        array = self.cpu().array
         return array if dtype is None else array.astype(dtype)
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory and version counter, outside the graph."""
-        return Tensor(self.data, _version=self._version)
+        return Tensor(self.array, _version=self._version)
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -245,7 +269,7 @@ class Tensor:
         return format(self.item(), spec) if self.numel() == 1 and spec else repr(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self.cpu().data), separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(np.asarray(self.cpu().array), separator=", ", precision=4, prefix="tensor(")
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
@@ -265,7 +289,7 @@ class Tensor:
             self._check_inplace_allowed()
         if dtypes.kind_rank(result.dtype) > dtypes.kind_rank(self.dtype):
             raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
-        self.data[...] = result.data
+        self.array[...] = result.array
         self._version[0] += 1
         if recording and (result.requires_grad or self.requires_grad):
             if result.dtype != self.dtype:
@@ -331,6 +355,13 @@ class Tensor:
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         return self._assign(Tensor(normal_array(self.shape, mean, std, self.dtype, self.device)))
+
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with ones with probability ``p`` (a number, or a tensor of probabilities of this
+        shape or broadcastable to it) and zeros otherwise."""
+        draws = uniform_array(self.shape, 0.0, 1.0, np.float64, self.device, generator)
+        probability = p.array if isinstance(p, Tensor) else p
+        return self._assign(Tensor((draws < probability).astype(self.dtype)))
 
     def __iadd__(self, other: Any) -> Tensor:
         return self.add_(other)

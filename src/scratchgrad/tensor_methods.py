@@ -12,6 +12,7 @@ import numpy as np
 from . import dtypes
 from .autograd import backward
 from .backend import device
+from .ops import division as div
 from .ops import elementwise as ew
 from .ops import reduction as red
 from .ops import shape as sh
@@ -98,6 +99,13 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
     self._assign(sh.index_put(self, index, value))
 
 
+def _bmm(self: Tensor, mat2: Tensor) -> Tensor:
+    """Batched matrix product of two 3-D tensors, (B, n, m) @ (B, m, p) -> (B, n, p)."""
+    if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: expected two 3-D tensors with the same batch size, got {self.shape} and {mat2.shape}")
+    return matmul(self, mat2)
+
+
 _METHODS: dict[str, Any] = {
     "__add__": _binary(ew.Add), "__radd__": _reflected(ew.Add),
     "__sub__": _binary(ew.Sub), "__rsub__": _reflected(ew.Sub),
@@ -138,6 +146,9 @@ _METHODS: dict[str, Any] = {
     "reshape_as": lambda self, other: sh.reshape(self, *other.shape),
     "squeeze": sh.squeeze, "unsqueeze": sh.unsqueeze, "flatten": sh.flatten,
     "split": sh.split, "chunk": sh.chunk,
+    "__mod__": div.remainder, "__rmod__": lambda self, other: div.remainder(other, self),
+    "__floordiv__": div.floor_divide, "__rfloordiv__": lambda self, other: div.floor_divide(other, self),
+    "remainder": div.remainder, "fmod": div.fmod, "floor_divide": div.floor_divide, "bmm": _bmm,
     "__setitem__": _setitem, "to": _to, "_cast": _cast, "backward": _backward,
 }
 
