@@ -38,6 +38,10 @@ class DataLoader:
     the transform. Each ``iter(loader)`` uses the current epoch and then advances it by
     one, so plain repeated loops see new orders; ``set_epoch(e)`` (as a resumed run
     does, like PyTorch's ``DistributedSampler.set_epoch``) chooses the next epoch.
+
+    Data-parallel training: after ``set_shard(rank, world)`` each batch is made whole, as
+    above, and only part ``rank`` of ``np.array_split(batch, world)`` is yielded; ``len``
+    still counts the global batches.
     """
 
     def __init__(self, dataset: MapDataset, batch_size: int = 1, shuffle: bool = False,
@@ -55,6 +59,15 @@ class DataLoader:
         self.seed = int(seed)
         self.prefetch = int(prefetch)
         self.epoch = 0
+        self.rank, self.world = 0, 1
+
+    def set_shard(self, rank: int, world: int) -> None:
+        """Yield part ``rank`` (contiguous) of each batch split into ``world`` parts."""
+        if not isinstance(world, (int, np.integer)) or world < 1:
+            raise ValueError(f"world: expected an int >= 1, got {world!r}")
+        if not isinstance(rank, (int, np.integer)) or not 0 <= rank < world:
+            raise ValueError(f"rank: expected an int in [0, {world}), got {rank!r}")
+        self.rank, self.world = int(rank), int(world)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch ``epoch``."""
@@ -80,7 +93,11 @@ class DataLoader:
         batch_seeds = augment_seed.spawn(len(self))
         for number, batch_seed in enumerate(batch_seeds):
             indices = order[number * self.batch_size:(number + 1) * self.batch_size]
-            yield self._make_batch(indices, batch_seed)
+            images, labels = self._make_batch(indices, batch_seed)
+            if self.world > 1:  # the whole batch first, so the parts hold one process's images and augmentation
+                part = _part(len(labels), self.rank, self.world)
+                images, labels = images[part], labels[part]
+            yield images, labels
 
     def _make_batch(self, indices: np.ndarray, seed: np.random.SeedSequence) -> Batch:
         images, labels = _gather(self.dataset, indices)
@@ -91,6 +108,13 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})")
+
+
+def _part(size: int, rank: int, world: int) -> slice:
+    """Part ``rank`` of ``range(size)`` as ``np.array_split`` cuts it (the first ``size % world`` parts one longer)."""
+    base, longer = divmod(size, world)
+    start = rank * base + min(rank, longer)
+    return slice(start, start + base + (rank < longer))
 
 
 def _gather(dataset: Any, indices: np.ndarray) -> Batch:

@@ -11,6 +11,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from scratchgrad.lab.config import DEVICES, ENGINES as ENGINE_NAMES, ConfigError
 from scratchgrad.lab.trainer import EXIT_INTERRUPTED
@@ -73,11 +74,22 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="run directory (default: runs/<name>)")
     parser.add_argument("--restart", action="store_true",
                         help="with --resume: train the run again from epoch 0 (discards its metrics and weights)")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train data-parallel on N local processes (a torchrun-style launch needs none)")
     _add_set(parser)
     parser.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from scratchgrad.lab.distributed import launch, process_group
+
+    if args.nproc != 1:
+        return launch(args.nproc, run_command, args)
+    with process_group() as group:  # one process, unless started by --nproc or torchrun
+        return _train_or_resume(args, group)
+
+
+def _train_or_resume(args: argparse.Namespace, group: Any) -> int:
     from scratchgrad.lab.config import load_config
     from scratchgrad.lab.sweep import PARENT_PID, stop_with_parent
     from scratchgrad.lab.train import resume, train
@@ -90,12 +102,12 @@ def run_train(args: argparse.Namespace) -> int:
         if args.config or args.out or args.engine or args.device:
             raise ConfigError("train --resume RUN_DIR takes no CONFIG, --out, --engine or --device: "
                               "the run keeps its own (only --set epochs=N may extend it)")
-        return resume(args.resume, args.overrides, restart=args.restart)
+        return resume(args.resume, args.overrides, restart=args.restart, group=group)
     if not args.config:
         raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
     if args.restart:
         raise ConfigError("train: --restart goes with --resume RUN_DIR")
-    return train(load_config(args.config, overrides), args.out, config_file=args.config)
+    return train(load_config(args.config, overrides), args.out, config_file=args.config, group=group)
 
 
 def add_sweep(subparsers: argparse._SubParsersAction) -> None:
@@ -106,7 +118,14 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("configs", nargs="+", metavar="CONFIG")
     parser.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED", help="run every config with each seed")
-    parser.add_argument("--root", default="runs", help="where the run directories go (default runs/)")
+    parser.add_argument("--root", default="runs", help="where the run directories go (default runs/; with "
+                        "--ray on several machines, a path every node mounts)")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="run each run as a Ray task: on a new local Ray instance, or on the cluster at ADDRESS "
+                             "('auto', HOST:PORT, ray://HOST:10001); needs pip install 'scratchgrad[ray]'")
+    parser.add_argument("--cpus-per-run", type=float, default=1, metavar="N", help="with --ray: CPUs a run reserves")
+    parser.add_argument("--max-retries", type=int, default=3, metavar="N",
+                        help="with --ray: runs again a run whose worker died, up to N times (it resumes)")
     _add_set(parser, "config (every run's)")
     parser.set_defaults(handler=run_sweep)
 
@@ -114,7 +133,15 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     from scratchgrad.lab.sweep import plan, sweep
 
-    return sweep(plan(args.configs, args.root, args.seeds, args.overrides), args.jobs)
+    jobs = plan(args.configs, args.root, args.seeds, args.overrides)
+    if args.ray is None:
+        return sweep(jobs, args.jobs)
+    if args.jobs != 1:
+        raise ConfigError("sweep: --jobs goes without --ray; on Ray the cluster's CPUs over --cpus-per-run decide "
+                          "how many runs go at once")
+    from scratchgrad.lab.ray_sweep import ray_sweep
+
+    return ray_sweep(jobs, args.ray, args.cpus_per_run, args.max_retries)
 
 
 def add_report(subparsers: argparse._SubParsersAction) -> None:
@@ -300,8 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command ``args``; expected failures become one line on stderr and status 2."""
     try:
         return args.handler(args)
     except KeyboardInterrupt:  # a second Ctrl-C during training, or one outside it
@@ -318,9 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def expected_failure(error: Exception) -> str | None:
     """What to tell the user about ``error`` when it is an expected failure (bad input, full disk), else None."""
     from scratchgrad.data import ChecksumError, DatasetNotFoundError, UnsafePickleError
+    from scratchgrad.lab.distributed import DistributedError
     from scratchgrad.serialization import SafetensorsError
 
-    if isinstance(error, (ConfigError, DatasetNotFoundError, ChecksumError, UnsafePickleError, SafetensorsError)):
+    if isinstance(error, (ConfigError, DatasetNotFoundError, ChecksumError, UnsafePickleError, SafetensorsError,
+                          DistributedError)):
         return str(error)
     if isinstance(error, OSError) and error.errno in OS_ERROR_HINTS:
         where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)

@@ -29,6 +29,7 @@ from .rundir import RunDir
 from .trainer import EXIT_DIVERGED, EXIT_INTERRUPTED
 
 CONSOLE = "console.txt"
+FINISHED = ("finished", "already finished")  # the statuses of a run that needs nothing more
 PARENT_PID = "SCRATCHGRAD_SWEEP_PID"  # set in a child's environment: the sweep's pid, watched by the child
 
 
@@ -68,7 +69,7 @@ def sweep(jobs: list[Job], workers: int = 1, echo: Any = print) -> int:
     stop = threading.Event()
     pool = ThreadPoolExecutor(workers)
     try:
-        for future in [pool.submit(_run, job, stop, echo) for job in jobs]:
+        for future in [pool.submit(run_job, job, stop, echo) for job in jobs]:
             future.result()
     except KeyboardInterrupt:  # the children got the Ctrl-C too and save resumable states
         stop.set()
@@ -76,10 +77,16 @@ def sweep(jobs: list[Job], workers: int = 1, echo: Any = print) -> int:
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     echo(summary(jobs))
-    return 0 if all(job.status in ("finished", "already finished") for job in jobs) else 1
+    return exit_status(jobs)
 
 
-def _run(job: Job, stop: threading.Event, echo: Any) -> None:
+def exit_status(jobs: list[Job]) -> int:
+    """0 when every run of the sweep finished (now or before), else 1."""
+    return 0 if all(job.status in FINISHED for job in jobs) else 1
+
+
+def run_job(job: Job, stop: threading.Event, echo: Any) -> None:
+    """Skip, resume or start ``job`` in a ``scratchgrad train`` process, unless ``stop`` is set; sets its status."""
     if stop.is_set():
         job.status = "not started"
         return

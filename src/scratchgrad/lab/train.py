@@ -5,21 +5,27 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
+from .distributed import SINGLE, Group
 from .rundir import CONFIG, LOCK, RunDir, run_info, unique_dir
 from .trainer import Trainer
 
 RESUMABLE_KEYS = ("epochs",)  # what --set may change when a run resumes
 
 
-def train(config: dict[str, Any], out: str | Path | None = None, config_file: str | Path | None = None) -> int:
+def train(config: dict[str, Any], out: str | Path | None = None, config_file: str | Path | None = None,
+          group: Group = SINGLE) -> int:
     """Train ``config`` in a new run directory ``out`` (default ``runs/<name>``, made unique).
 
     ``config_file``, the file ``config`` was read from, is recorded in config.toml's [run] table.
     The run directory is locked while the run trains: a second writer gets a ConfigError.
+    In a data-parallel ``group``, rank 0 checks, locks and writes the run directory.
 
     Returns the exit status of :meth:`Trainer.fit`.
     """
-    run = RunDir(out if out is not None else unique_dir(Path("runs") / config["name"]))
+    path = group.from_leader(out if out is not None else unique_dir(Path("runs") / config["name"]))
+    if not group.leader:
+        return Trainer(config, group.run_dir(path), group=group).fit()
+    run = RunDir(path)
     created = not run.path.exists()
     with run.lock():
         if run.exists():
@@ -27,7 +33,7 @@ def train(config: dict[str, Any], out: str | Path | None = None, config_file: st
                               f"`scratchgrad train --resume {run.path}` or choose another --out")
         _remove_stale_temporaries(run)
         try:
-            trainer = Trainer(config, run)
+            trainer = Trainer(config, run, group=group)
         except BaseException:
             if created:  # nothing was written yet: leave no empty folder behind
                 run.file(LOCK).unlink()
@@ -39,14 +45,15 @@ def train(config: dict[str, Any], out: str | Path | None = None, config_file: st
         return trainer.fit()
 
 
-def resume(path: str | Path, overrides: list[str] | tuple[str, ...] = (), restart: bool = False) -> int:
+def resume(path: str | Path, overrides: list[str] | tuple[str, ...] = (), restart: bool = False,
+           group: Group = SINGLE) -> int:
     """Continue the run in ``path`` from its last saved state, or from epoch 0 with ``restart``.
 
     ``overrides`` may change only ``epochs`` (to train a finished run further; cosine and
     onecycle schedules up to their ``schedule.total_epochs``). config.toml is rewritten only
     once the state has been loaded.
     """
-    run = RunDir(path)
+    run = group.run_dir(path)  # every rank loads the state; only rank 0 locks and writes
     run.read_config()  # a ConfigError when ``path`` holds no run, before the lock creates anything
     with run.lock():
         stored = run.read_config()
@@ -59,7 +66,7 @@ def resume(path: str | Path, overrides: list[str] | tuple[str, ...] = (), restar
             raise ConfigError(f"--resume: only {', '.join(RESUMABLE_KEYS)} may change when a run resumes, "
                               f"not {', '.join(changed)}")
         _remove_stale_temporaries(run)
-        trainer = Trainer(config, run)
+        trainer = Trainer(config, run, group=group)
         trainer.resume(restart)
         if config != base:
             run.write_config(config, stored.get("run", {}))

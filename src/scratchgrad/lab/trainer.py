@@ -14,6 +14,10 @@ the previous one, so on the scratch engine a resumed run repeats an uninterrupte
 exactly. Ctrl-C stops after the current step and commits a mid-epoch state; a
 non-finite loss stops the run, names the epoch and step, and keeps the last good
 checkpoint.
+
+In a data-parallel run (see :mod:`.distributed`) every rank runs this loop on its part of
+each batch; a step's loss, accuracy and stop flag, and the evaluations, are summed over the
+ranks, so that every rank decides alike, and only rank 0 writes the run directory.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from scratchgrad import serialization
 
 from .build import make_data, make_model, make_optimizer, make_scheduler
 from .config import ConfigError
+from .distributed import SINGLE, Group
 from .engines import make_engine
 from .plots import plot_curves
 from .rundir import BEST, CURVES, LAST, STATE, RunDir
@@ -72,17 +77,20 @@ class Trainer:
         config: a resolved config (see :mod:`.config`).
         run: the run directory.
         echo: where messages go besides log.txt.
+        group: the processes training this run together (see :mod:`.distributed`); one by default.
     """
 
-    def __init__(self, config: dict[str, Any], run: RunDir, echo: Any = None):
-        self.config, self.run = config, run
+    def __init__(self, config: dict[str, Any], run: RunDir, echo: Any = None, group: Group = SINGLE):
+        self.config, self.run, self.group = config, run, group
         self.echo = echo or _echo
         self.engine = make_engine(config["engine"], config["device"])
         self.engine.manual_seed(config["seed"])
         self.data = make_data(config)
+        group.shard(self.data.train)
         self.model = make_model(config, self.engine, self.data.shape)
         if config["weights"]:
             self._load_weights(_read_weights(config["weights"]), f"weights = {config['weights']!r}")
+        self.train_model = group.wrap(self.model, self.engine)  # what training steps call (DDP on torch)
         self.optimizer = make_optimizer(config, self.engine, self.model.parameters())
         self.scheduler, self.per_batch = make_scheduler(config, self.engine, self.optimizer, len(self.data.train))
         self.progress = Progress()
@@ -140,7 +148,7 @@ class Trainer:
         with _stop_on_sigint(self.echo) as stop:
             try:
                 while self.progress.epoch < epochs:
-                    if stop.is_set():
+                    if self.group.sum(stop.is_set())[0]:
                         raise Interrupted
                     self._end_epoch(self._train_epoch(stop))
             except Diverged as error:
@@ -172,13 +180,13 @@ class Trainer:
             for step, (images, labels) in enumerate(bar):
                 if step < progress.step:
                     continue  # trained before the run was interrupted
-                loss, correct = self._train_step(images, labels, epoch, step + 1)
-                progress.loss_sum += loss * len(labels)
+                loss_sum, correct, seen = self._train_step(images, labels, epoch, step + 1)
+                progress.loss_sum += loss_sum
                 progress.correct += correct
-                progress.seen += len(labels)
+                progress.seen += seen
                 progress.step = step + 1
                 bar.set_postfix_str(f"loss {progress.loss_sum / progress.seen:.4f}", refresh=False)
-                if stop.is_set():
+                if self.group.sum(stop.is_set())[0]:  # every rank stops after the same step
                     progress.seconds += time.perf_counter() - start
                     raise Interrupted
         val_loss, val_acc = self.evaluate(self.data.val) if self.data.val is not None else (math.nan, math.nan)
@@ -188,31 +196,42 @@ class Trainer:
                 "test_loss": test_loss, "test_acc": test_acc,
                 "lr": lr, "seconds": progress.seconds + time.perf_counter() - start}
 
-    def _train_step(self, images: Any, labels: Any, epoch: int, step: int) -> tuple[float, int]:
-        def check_finite(loss: Any) -> None:
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise Diverged(f"loss is {value} at epoch {epoch}, step {step} of {len(self.data.train)}")
+    def _train_step(self, images: Any, labels: Any, epoch: int, step: int) -> tuple[float, int, int]:
+        """(loss sum, correct, images) of the step's batch (the global batch, over every rank)."""
+        batch: list[float] = []
 
-        loss, logits = train_step(self.model, self.optimizer, self.engine.cross_entropy, self.engine.tensor(images),
-                                  self.engine.tensor(labels), before_backward=check_finite)
+        def check_finite(loss: Any) -> None:  # on the whole batch, so that every rank decides alike
+            batch[:] = self.group.sum(float(loss.item()) * len(labels), len(labels))
+            self.group.set_share(len(labels) / batch[1])
+            if not math.isfinite(batch[0]):
+                raise Diverged(f"loss is {batch[0] / batch[1]} at epoch {epoch}, step {step} of {len(self.data.train)}")
+
+        _, logits = train_step(self.train_model, self.optimizer, self.engine.cross_entropy, self.engine.tensor(images),
+                               self.engine.tensor(labels), before_backward=check_finite,
+                               before_update=lambda: self.group.sync_gradients(self.model, self.engine))
         if self.per_batch:
             self.scheduler.step()
-        return float(loss.item()), int((self.engine.numpy(logits).argmax(1) == labels).sum())
+        correct = self.group.sum(int((self.engine.numpy(logits).argmax(1) == labels).sum()))[0]
+        return batch[0], int(correct), int(batch[1])
 
     def evaluate(self, loader: Any = None) -> tuple[float, float]:
         """(mean loss, accuracy) on ``loader`` (default: the test split), in eval mode under no_grad."""
         loader = self.data.test if loader is None else loader
         self.model.eval()
-        loss_sum, correct, seen = 0.0, 0, 0
+        self.group.sync_buffers(self.model, self.engine)
+        sums = np.zeros((len(loader), 3))  # per batch: loss x images, correct, images; ranks share the batches
         loader.set_epoch(0)
         with self.engine.no_grad():
-            for images, labels in loader:
-                logits = self.model(self.engine.tensor(images))
-                loss_sum += float(self.engine.cross_entropy(logits, self.engine.tensor(labels)).item()) * len(labels)
-                correct += int((self.engine.numpy(logits).argmax(1) == labels).sum())
-                seen += len(labels)
+            for number, (images, labels) in enumerate(loader):
+                if self.group.owns(number):
+                    logits = self.model(self.engine.tensor(images))
+                    loss = float(self.engine.cross_entropy(logits, self.engine.tensor(labels)).item())
+                    correct = (self.engine.numpy(logits).argmax(1) == labels).sum()
+                    sums[number] = loss * len(labels), correct, len(labels)
         self.model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for batch_loss, batch_correct, images in self.group.sum_rows(sums):  # in batch order, as one process adds
+            loss_sum, correct, seen = loss_sum + float(batch_loss), correct + int(batch_correct), seen + int(images)
         return loss_sum / seen, correct / seen
 
     def _end_epoch(self, row: dict[str, float]) -> None:
@@ -231,6 +250,8 @@ class Trainer:
         self._save_state()
         self.run.write_metrics(self.rows)
         self.run.log(_describe(row, self.config["epochs"]), self.echo)
+        if not self.group.leader:
+            return
         try:
             plot_curves(self.rows, self.run.file(CURVES), title=self.config["name"])
         except ImportError as error:
