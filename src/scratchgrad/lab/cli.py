@@ -151,13 +151,16 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
     parser.add_argument("-o", "--output", default="report.md", help="Markdown file (the figure goes beside it)")
     parser.add_argument("--csv", metavar="FILE", help="also write one CSV row per run (e.g. results/runs.csv)")
+    parser.add_argument("--archive", metavar="DIR", help="first copy each run's config.toml, metrics.csv and log.txt "
+                        "to DIR/<engine>/<run> (small files to commit), and report from those copies")
     parser.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from scratchgrad.lab.report import report
+    from scratchgrad.lab.report import archive, report
 
-    figure = report(args.runs, args.output, csv_out=args.csv)
+    runs = archive(args.runs, args.archive) if args.archive else args.runs
+    figure = report(runs, args.output, csv_out=args.csv)
     print(f"wrote {args.output}" + (f", {figure}" if figure else "") + (f", {args.csv}" if args.csv else ""))
     return 0
 
