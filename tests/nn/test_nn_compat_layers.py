@@ -160,3 +160,24 @@ def test_data_parallel_checkpoints_load_across_engines_and_into_module():
 def test_arguments_are_checked(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_instance_norm_running_statistics_in_eval_match_torch(dtype):
+    # trained on two batches, then normalizing with the running statistics (eval mode)
+    rng = np.random.default_rng(5)
+    batches = [rng.standard_normal((3, 4, 5, 5)).astype(dtype) * 2 + 1 for _ in range(3)]
+    torch_dtype = getattr(torch, np.dtype(dtype).name)
+    theirs = torch.nn.InstanceNorm2d(4, affine=True, track_running_stats=True, momentum=0.2).to(torch_dtype)
+    ours = snn.InstanceNorm2d(4, affine=True, track_running_stats=True, momentum=0.2).to(dtype)
+    ours.load_state_dict(theirs.state_dict())
+    for x in batches[:2]:
+        theirs(torch.tensor(x))
+        ours(sg.tensor(x))
+    theirs.eval()
+    ours.eval()
+    tolerance = dict(rtol=1e-6, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), err_msg=key, **tolerance)
+    np.testing.assert_allclose(ours(sg.tensor(batches[2])).detach().numpy(), theirs(torch.tensor(batches[2])).detach().numpy(),
+                               **tolerance)
