@@ -1,5 +1,7 @@
 """The device and backend names PyTorch scripts probe on their first lines (issue 18):
 torch.backends.cudnn, torch.accelerator, torch.cuda's seeding, torch.multiprocessing."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,12 @@ def test_flags_change_no_result():
     plain = sg.nn.functional.conv2d(x, w).numpy()
     with sg.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=True):
         np.testing.assert_array_equal(sg.nn.functional.conv2d(x, w).numpy(), plain)
+
+
+def test_mps_is_never_available_as_on_this_machine():
+    assert sg.backends.mps.is_available() is False and sg.backends.mps.is_built() is False
+    if sys.platform != "darwin":
+        assert torch.backends.mps.is_available() is False  # off a Mac torch answers the same
 
 
 def test_accelerator_queries_agree_with_the_cuda_ones():
