@@ -51,6 +51,9 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
     "c5l3_bn_28": ("c5l3", {"batchnorm": True, "in_channels": 1, "input_size": 28}, (64, 1, 28, 28)),
     "resnet18": ("resnet18", {"in_channels": 3, "input_size": 32}, (64, 3, 32, 32)),
     "small_cnn": ("small_cnn", {"in_channels": 1, "input_size": 28}, (128, 1, 28, 28)),
+    # small batches (issue 19): per-op Python and threading overhead, not the multiplies
+    "small_cnn_b2": ("small_cnn", {"in_channels": 1, "input_size": 28}, (2, 1, 28, 28)),
+    "small_cnn_b16": ("small_cnn", {"in_channels": 1, "input_size": 28}, (16, 1, 28, 28)),
 }
 TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
 PROFILED_STEPS = 3

@@ -14,7 +14,8 @@ from scratchgrad.runtime import threads
     (300, 10**3, 300),  # within the limit already
     (1000, 10**5, 1000),  # blocks of 10 rows would be too short: one product
 ])
-def test_small_block(length, other_dims, expected):
+def test_small_block(length, other_dims, expected, monkeypatch):
+    monkeypatch.setattr(threads, "SMALL_PRODUCT", 100**3)  # OpenBLAS's AVX-512 limit (the machine's: runtime/machine.py)
     assert threads.small_block(other_dims, length) == expected
 
 

@@ -14,13 +14,16 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import get_array_module, inverse_permutation
-from ..runtime import workspace
+from ..runtime import machine, workspace
 from ..runtime.threads import for_blocks
 
 # Values per row at least, for channels last (see ChannelMatrix): NumPy (2.4) runs an op with a broadcast
-# (1, W) row 1.5-2x slower than on two same-shape arrays while W is below its buffer size (8192 values).
-FOLD_WIDTH = 8192
-BLOCK_BYTES = 2 << 20  # a block stays in cache (L2 + L3) and outweighs its Python (which holds the GIL) ...
+# (1, W) row 1.5-2x slower than on two same-shape arrays while W is below its buffer size
+# (np.getbufsize(), 8192 values); None: that size (runtime/machine.py).
+FOLD_WIDTH: int | None = None
+# A block stays in cache (L2 + L3) and outweighs its Python (which holds the GIL); None: the
+# machine's (2 MB, or the per-CPU cache if smaller) ...
+BLOCK_BYTES: int | None = None
 BLOCK_POSITIONS = (256, 16384)  # ... within these bounds: enough work per block, running sums of <= ~1000 rows
 
 
@@ -39,12 +42,13 @@ class ChannelMatrix:
         self.positions = 0 if channels_last else 1
         self.shape, channels = x.shape, x.shape[1]
         count = x.size // max(channels, 1)
-        self.fold = 1
-        while channels_last and self.fold * 2 * channels <= FOLD_WIDTH and count % (self.fold * 2) == 0:
+        self.fold, fold_width = 1, machine.value("fold_width", FOLD_WIDTH)
+        while channels_last and self.fold * 2 * channels <= fold_width and count % (self.fold * 2) == 0:
             self.fold *= 2
         self.matrix = self.of(x)
         low, high = BLOCK_POSITIONS
-        self.block_size = max(1, min(high, max(low, BLOCK_BYTES // (channels * x.itemsize))) // self.fold)
+        block_bytes = machine.value("block_bytes", BLOCK_BYTES)
+        self.block_size = max(1, min(high, max(low, block_bytes // (channels * x.itemsize))) // self.fold)
         if get_array_module(x) is not np:  # a GPU: one block (blocks fit CPU caches; each costs kernel launches)
             self.block_size = max(1, self.matrix.shape[self.positions])
         self.blocks = -(-self.matrix.shape[self.positions] // self.block_size)

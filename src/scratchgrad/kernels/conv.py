@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..runtime import threads, workspace
+from ..runtime import machine, threads, workspace
 from ..runtime.threads import for_blocks
 from . import winograd
 from .geometry import ConvGeometry
@@ -46,9 +46,12 @@ def _pad_hw(x: Any, padding: tuple[int, int]) -> Any:
     return out
 
 
-CHUNK_BYTES = 16 << 20  # the largest intermediate array of a chunk, at most (unless one image needs more)
-MIN_CHUNKS = 4  # split small batches further, to keep every core busy
-TAP_MAJOR_BYTES = 64  # im2col rows with shorter channel runs than this (a cache line) are gathered tap-major
+# The largest intermediate array of a chunk, at most (unless one image needs more); None: the
+# machine's (runtime/machine.py: its last-level cache's share per CPU, within 4-16 MB).
+CHUNK_BYTES: int | None = None
+MIN_CHUNKS = 4  # split small batches further, to keep every core busy (shapes only: results never depend on the cores)
+# im2col rows with shorter channel runs than this are gathered tap-major; None: the machine's cache line.
+TAP_MAJOR_BYTES: int | None = None
 
 
 def _chunks_of(xp: Any, count: int, bytes_each: int) -> list[slice]:
@@ -57,8 +60,9 @@ def _chunks_of(xp: Any, count: int, bytes_each: int) -> list[slice]:
     One chunk on other array modules than NumPy (a GPU)."""
     if xp is not np:
         return [slice(0, count)]
-    size = max(1, min(CHUNK_BYTES // max(bytes_each, 1), -(-count // MIN_CHUNKS)))
-    if size * bytes_each >= CHUNK_BYTES // 2:  # long chunks: a core idle at the end costs more than more chunks
+    most = machine.value("chunk_bytes", CHUNK_BYTES)
+    size = max(1, min(most // max(bytes_each, 1), -(-count // MIN_CHUNKS)))
+    if size * bytes_each >= most // 2:  # long chunks: a core idle at the end costs more than more chunks
         return threads.tapered_chunks(count, size)
     return threads.chunks(count, size)
 
@@ -90,7 +94,7 @@ class Im2colKernel:
             return self._grouped(padded[out_rows])
         xp, (n, c), groups = get_array_module(padded), padded.shape[2:], g.groups
         (kh, kw), ow, count, c_g = g.kernel_hw, g.output_hw[1], out_rows.stop - out_rows.start, c // groups
-        tap_major = c_g * padded.itemsize < TAP_MAJOR_BYTES
+        tap_major = c_g * padded.itemsize < machine.value("tap_major_bytes", TAP_MAJOR_BYTES)
         shape = (groups, kh, kw, c_g, count, ow, n) if tap_major else (groups, count, ow, n, kh, kw, c_g)
         cols = workspace.empty(xp, shape, padded.dtype)
         grouped = padded.reshape(padded.shape[:3] + (groups, c_g))

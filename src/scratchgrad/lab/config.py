@@ -81,6 +81,8 @@ SCHEMA: dict[str, Any] = {
     "engine": Key("scratch", "scratch: scratchgrad; torch: PyTorch, the same model and loop", choices=ENGINES),
     "device": Key("cpu", "cuda: the GPU (CuPy for scratch, a CUDA build for torch)", choices=DEVICES),
     "weights": Key("", "safetensors file of initial model weights; '' for random initialisation"),
+    "threads": Key(0, "CPU threads the engine computes on (set_num_threads); 0: all the cores the process may use "
+                      "(in `sweep --jobs N`: cores // N each)", minimum=0),
     "data": {
         "dataset": Key("mnist-sample", "npz: your own arrays in the .npz file data.root (see README)",
                        choices=DATASET_NAMES),

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import scratchgrad
+from scratchgrad.runtime.machine import available_cores
 
 from .config import ConfigError
 
@@ -34,6 +35,13 @@ class Engine:
         self.device = device
 
     def manual_seed(self, seed: int) -> None:
+        raise NotImplementedError
+
+    def set_num_threads(self, count: int) -> None:
+        """Compute on ``count`` CPU threads (the config's ``threads``; 0: all the cores the process may use)."""
+        raise NotImplementedError
+
+    def get_num_threads(self) -> int:
         raise NotImplementedError
 
     def tensor(self, array: np.ndarray) -> Any:
@@ -97,6 +105,12 @@ class ScratchEngine(Engine):
     def manual_seed(self, seed: int) -> None:
         scratchgrad.manual_seed(seed)
 
+    def set_num_threads(self, count: int) -> None:
+        scratchgrad.set_num_threads(count or available_cores())
+
+    def get_num_threads(self) -> int:
+        return scratchgrad.get_num_threads()
+
     def tensor(self, array: np.ndarray) -> Any:
         return scratchgrad.tensor(array, device=self.device)
 
@@ -138,6 +152,12 @@ class TorchEngine(Engine):
 
     def manual_seed(self, seed: int) -> None:
         self.torch.manual_seed(seed)
+
+    def set_num_threads(self, count: int) -> None:
+        self.torch.set_num_threads(count or available_cores())
+
+    def get_num_threads(self) -> int:
+        return self.torch.get_num_threads()
 
     def tensor(self, array: np.ndarray) -> Any:
         return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)

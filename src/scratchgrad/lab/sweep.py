@@ -4,7 +4,8 @@ Each config (times each seed) gets the run directory ``ROOT/<name>`` (``ROOT/<na
 with ``--seeds``). Running the same sweep again skips finished runs and resumes
 unfinished ones; a run locked by a live process (an earlier sweep's child, a ``train``) is
 reported and left alone, never run twice at once. A child's console output goes to
-``console.txt`` in its run directory.
+``console.txt`` in its run directory. With ``--jobs N`` each new run computes on
+``cores // N`` threads (at least 1) unless its config sets ``threads``.
 
 A child dies with its sweep, however the sweep ends (Ctrl-C, ``kill``, even SIGKILL):
 it watches its parent and, once the parent is gone, stops as on Ctrl-C, saving a
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime.machine import available_cores
 from .config import ConfigError, load_config
 from .report import duration, markdown_table, run_result
 from .rundir import RunDir
@@ -42,6 +44,7 @@ class Job:
     epochs: int
     overrides: list[str] = field(default_factory=list)
     status: str = "pending"
+    threads: int = 0  # the config's ``threads`` (0: all the cores; see share_cores)
 
 
 def plan(configs: list[str | Path], root: str | Path = "runs", seeds: list[int] | None = None,
@@ -53,7 +56,7 @@ def plan(configs: list[str | Path], root: str | Path = "runs", seeds: list[int] 
             settings = [*overrides, *([f"seed={seed}"] if seed is not None else [])]
             config = load_config(path, settings)
             name = config["name"] + (f"-seed{seed}" if seed is not None else "")
-            jobs.append(Job(Path(path), Path(root) / name, config["epochs"], settings))
+            jobs.append(Job(Path(path), Path(root) / name, config["epochs"], settings, threads=config["threads"]))
     outs = [job.out for job in jobs]
     duplicates = sorted({str(out) for out in outs if outs.count(out) > 1})
     if duplicates:
@@ -66,6 +69,7 @@ def sweep(jobs: list[Job], workers: int = 1, echo: Any = print) -> int:
     """Run ``jobs``, ``workers`` at a time; print a summary table; 0 when every run finished."""
     if workers < 1:
         raise ConfigError(f"--jobs: expected an int >= 1, got {workers}")
+    share_cores(jobs, workers)
     stop = threading.Event()
     pool = ThreadPoolExecutor(workers)
     try:
@@ -78,6 +82,19 @@ def sweep(jobs: list[Job], workers: int = 1, echo: Any = print) -> int:
         pool.shutdown(wait=True, cancel_futures=True)
     echo(summary(jobs))
     return exit_status(jobs)
+
+
+def share_cores(jobs: list[Job], workers: int, cores: int | None = None) -> None:
+    """With several runs at once, a new run that would take every core (``threads = 0``) gets
+    ``max(1, cores // workers)`` threads instead (a ``threads=`` override), so that the runs do
+    not oversubscribe the cores; a ``threads`` the user set is kept."""
+    if workers <= 1:
+        return
+    share = max(1, (cores or available_cores()) // workers)
+    for job in jobs:
+        if job.threads == 0:
+            job.overrides.append(f"threads={share}")
+            job.threads = share
 
 
 def exit_status(jobs: list[Job]) -> int:

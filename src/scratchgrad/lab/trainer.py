@@ -84,6 +84,7 @@ class Trainer:
         self.config, self.run, self.group = config, run, group
         self.echo = echo or _echo
         self.engine = make_engine(config["engine"], config["device"])
+        self.engine.set_num_threads(config["threads"])
         self.engine.manual_seed(config["seed"])
         self.data = make_data(config)
         group.shard(self.data.train)

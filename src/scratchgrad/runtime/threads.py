@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -34,7 +33,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from ..backend import get_array_module
-from . import workspace
+from . import machine, workspace
 from .blas import one_blas_thread
 
 T = TypeVar("T")
@@ -67,9 +66,7 @@ def get_num_threads() -> int:
 
 
 def num_threads() -> int:
-    if _requested is not None:
-        return _requested
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return machine.available_cores() if _requested is None else _requested
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -123,7 +120,9 @@ def _share(tasks: Sequence[Callable[[], T]]) -> list[T]:
     return results
 
 
-MIN_PARALLEL_BYTES = 1 << 20  # less work than this is not worth waking threads for
+# Less work than this is not worth waking threads for (~33 us a parallel call on the tuning host;
+# the same on every machine until calibrated: see benchmarks/README.md, Thresholds by machine).
+MIN_PARALLEL_BYTES = 1 << 20
 
 
 def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int | None = None,
@@ -176,14 +175,15 @@ def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
 
 MATMUL_BLOCKS = 8  # a product is split into about this many blocks (independent of the core count)
 MIN_BLOCK_ROWS = 64  # rows (or columns) per block at least: fewer waste BLAS's packing of the other operand
-MIN_PARALLEL_FLOPS = 1 << 22  # smaller products run in one call
-# OpenBLAS multiplies a product of at most 100^3 multiply-adds (M * N * K) with its "small
-# matrix" kernels, which read the operands in place; a larger one is packed first, which on a
-# thin product (K or N of 9-64: Winograd's GEMMs on narrow layers, a first layer's weight
-# gradient) costs more than the multiplies. Products cut into blocks within this limit ran
-# 1.2-1.9x faster there (one core, AVX-512 build of OpenBLAS 0.3.31; BLASes without such
-# kernels lose little: blocks stay at MIN_SMALL_ROWS rows or more).
-SMALL_PRODUCT = 100**3
+MIN_PARALLEL_FLOPS = 1 << 22  # smaller products run in one call (as MIN_PARALLEL_BYTES)
+# OpenBLAS's AVX-512 builds multiply a product of at most 100^3 multiply-adds (M * N * K) with
+# their "small matrix" kernels, which read the operands in place; a larger one is packed first,
+# which on a thin product (K or N of 9-64: Winograd's GEMMs on narrow layers, a first layer's
+# weight gradient) costs more than the multiplies. Products cut into blocks within this limit
+# ran 1.2-1.9x faster there (one core, OpenBLAS 0.3.31). Other builds pack every product, so
+# the limit is the machine's (``machine.thresholds().small_product``: 0, no blocks, without
+# such kernels); a number set here overrides it.
+SMALL_PRODUCT: int | None = None
 MIN_SMALL_ROWS = 64  # shorter blocks would cost more in calls than the direct kernels save
 
 
@@ -235,9 +235,10 @@ def _blocks(a: Any, b: Any, out: Any) -> list[tuple[Any, Any, Any]]:
 def small_block(other_dims: int, length: int) -> int:
     """How many of ``length`` rows (or summed positions) to multiply at a time so that a product
     whose other two dims multiply to ``other_dims`` stays within ``SMALL_PRODUCT``: ``length``
-    itself when it already does, or when such blocks would be shorter than ``MIN_SMALL_ROWS``;
+    itself when it already does, when such blocks would be shorter than ``MIN_SMALL_ROWS``, or
+    when the limit is 0 (a BLAS without small-matrix kernels);
     otherwise equal blocks."""
-    most = SMALL_PRODUCT // max(other_dims, 1)
+    most = machine.value("small_product", SMALL_PRODUCT) // max(other_dims, 1)
     if length <= most or most < MIN_SMALL_ROWS:
         return length
     return -(-length // -(-length // most))
