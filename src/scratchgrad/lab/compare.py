@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from .build import make_data, make_model, make_optimizer
 from ..models import dropout_options
+from .build import make_data, make_model, make_optimizer
 from .config import ConfigError
 from .engines import Engine, make_engine
-
 from .step import train_step
+
 DTYPES = ("float32", "float64")
 _TINY = 1e-30
 

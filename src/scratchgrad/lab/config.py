@@ -84,14 +84,14 @@ SCHEMA: dict[str, Any] = {
     "threads": Key(0, "CPU threads the engine computes on (set_num_threads); 0: all the cores the process may use "
                       "(in `sweep --jobs N`: cores // N each)", minimum=0),
     "data": {
-        "dataset": Key("mnist-sample", "npz: your own arrays in the .npz file data.root (see README)",
-                       choices=DATASET_NAMES),
+        "dataset": Key("mnist-sample", "npz, folder: your own images, in the .npz file or the folder data.root "
+                                       "(see README)", choices=DATASET_NAMES),
         "subset": Key(0, "train on a class-balanced subset of this many images; 0 for all", minimum=0),
         "test_subset": Key(0, "evaluate on a class-balanced subset of the test split; 0 for all", minimum=0),
         "val_split": Key(0, "images held out of the training set (drawn with the seed) on which the best epoch "
                             "is chosen; 0: none, the best epoch is then chosen on the test set, as the study did",
                          minimum=0),
-        "root": Key("", "folder holding the dataset files ('' for the usual places); for npz, the .npz file"),
+        "root": Key("", "folder holding the dataset files ('' for the usual places); npz: the .npz file"),
     },
     "model": {},
     "optim": {
