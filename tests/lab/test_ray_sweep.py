@@ -35,6 +35,15 @@ def test_progress_counts_done_failed_running_and_waiting(tmp_path):
     assert line == "grid: 2/4 done (1 failed), 1 running, 1 waiting"
 
 
+def test_a_new_run_computes_on_the_cpus_its_task_reserves(tmp_path):
+    from scratchgrad.lab.ray_sweep import reserve_threads
+
+    jobs = [Job(Path("c.toml"), tmp_path / "a", 1), Job(Path("c.toml"), tmp_path / "b", 1, ["seed=1"], threads=3)]
+    reserve_threads(jobs, 2.5)
+    assert (jobs[0].overrides, jobs[0].threads) == (["threads=2"], 2)
+    assert (jobs[1].overrides, jobs[1].threads) == (["seed=1"], 3)  # the config's own threads are kept
+
+
 @pytest.mark.slow
 def test_a_grid_on_ray_finishes_despite_a_failing_run_and_resumes(cluster, make_config, tmp_path, capsys,
                                                                   monkeypatch):

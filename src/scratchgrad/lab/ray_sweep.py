@@ -8,7 +8,8 @@ directories, summary table and ``report`` as ``--jobs``, and submitting the same
 again continues it.
 
 - Resources: a task asks for ``--cpus-per-run`` CPUs (default 1) and, for ``device =
-  "cuda"``, one GPU; Ray runs as many at once as the cluster's resources allow.
+  "cuda"``, one GPU; Ray runs as many at once as the cluster's resources allow. Ray does
+  not pin CPUs, so a new run computes on that many threads unless its config sets ``threads``.
 - Failures: a task whose worker or node dies is run again (``--max-retries``, default 3);
   the retry resumes the run from its last checkpoint. A run that fails by itself (bad
   config, non-finite loss) is not retried: it would fail the same way.
@@ -55,6 +56,7 @@ def ray_sweep(jobs: list[Job], address: str = LOCAL, cpus_per_run: float = 1, ma
     if max_retries < 0:
         raise ConfigError(f"--max-retries: expected an int >= 0, got {max_retries}")
     ray = _connect(address)
+    reserve_threads(jobs, cpus_per_run)
     task = ray.remote(_run_task)
     cwd = os.getcwd()
     pending = {}
@@ -73,6 +75,15 @@ def ray_sweep(jobs: list[Job], address: str = LOCAL, cpus_per_run: float = 1, ma
         echo("sweep interrupted: runs cancelled; submit the same sweep to resume them from their last checkpoint")
     echo(summary(jobs))
     return exit_status(jobs)
+
+
+def reserve_threads(jobs: list[Job], cpus_per_run: float) -> None:
+    """A new run that would take every core of its node (``threads = 0``) gets the CPUs its task reserves."""
+    threads = max(1, int(cpus_per_run))
+    for job in jobs:
+        if job.threads == 0:
+            job.overrides.append(f"threads={threads}")
+            job.threads = threads
 
 
 def _follow(ray: Any, pending: dict[Any, Job], jobs: list[Job], echo: Any) -> None:
