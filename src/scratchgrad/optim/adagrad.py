@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from ..backend import get_array_module
@@ -46,12 +45,6 @@ class Adagrad(Optimizer):
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
         check_non_negative("Adagrad", group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._evaluate(closure)
-        self._update_parameters(self._prepare)
-        return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         state = self.state[p]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from ..backend import get_array_module
@@ -59,12 +58,6 @@ class Adam(Optimizer):
         for i, beta in enumerate(group["betas"]):
             if not 0 <= beta < 1:
                 raise ValueError(f"{name}: invalid betas[{i}] {beta!r}, expected a value in [0, 1)")
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._evaluate(closure)
-        self._update_parameters(self._prepare)
-        return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         """Advance ``p``'s state to this step; returns the elementwise update and its arrays."""

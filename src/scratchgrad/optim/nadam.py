@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,12 +48,6 @@ class NAdam(Optimizer):
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
         check_non_negative("NAdam", group, "lr", "eps", "weight_decay", "momentum_decay")
         check_betas("NAdam", group)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._evaluate(closure)
-        self._update_parameters(self._prepare)
-        return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         xp, state = get_array_module(p.array), self.state[p]

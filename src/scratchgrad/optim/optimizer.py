@@ -132,7 +132,15 @@ class Optimizer:
                     p.grad.array.fill(0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update the parameters once; ``closure`` re-evaluates the loss and returns it."""
+        """Update every parameter that has a gradient once; returns ``closure()`` (run with grad
+        enabled, before the update) if given. A subclass writes its rule in ``_prepare``."""
+        self._opt_called = True  # (a subclass's own step is wrapped to do this: __init_subclass__)
+        loss = self._evaluate(closure)
+        self._update_parameters(self._prepare)
+        return loss
+
+    def _prepare(self, p: Tensor, group: dict[str, Any]) -> Update:
+        """Advance ``p``'s state to this step; returns the elementwise update and the arrays it takes."""
         raise NotImplementedError
 
     def _update_parameters(self, prepare: Callable[[Tensor, dict[str, Any]], Update]) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from ..backend import get_array_module
@@ -53,12 +52,6 @@ class SGD(Optimizer):
                 "SGD: nesterov=True requires momentum > 0 and dampening = 0, got "
                 f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
             )
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = self._evaluate(closure)
-        self._update_parameters(self._prepare)
-        return loss
 
     def _prepare(self, p: Any, group: dict[str, Any]) -> Update:
         """The elementwise update of ``p`` and its arrays; creates the momentum buffer on the first step."""
