@@ -342,6 +342,13 @@ def test_a_name_with_control_characters_trains_resumes_and_reports(make_config, 
     assert main(["report", str(run), "-o", str(tmp_path / "r.md")]) == 0
 
 
+def test_a_name_that_is_not_valid_text_is_one_line(make_config, tmp_path, capsys):
+    undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")  # Latin-1 bytes in a UTF-8 argv
+    assert main(["train", str(make_config()), "--set", f"name={undecodable}", "--out", str(tmp_path / "r")]) == 2
+    assert "is not valid text" in error_line(capsys, "train")
+    assert not (tmp_path / "r").exists()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.text(alphabet=st.characters(max_codepoint=0x9F)))
 def test_every_string_round_trips_through_the_toml_writer(text, controls):

@@ -344,6 +344,8 @@ def run_command(args: argparse.Namespace) -> int:
         message = expected_failure(error)
         if message is None:
             raise
+        # a message may quote undecodable command-line bytes (lone surrogates): shown escaped, never a crash
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         print(f"scratchgrad {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
 

@@ -282,7 +282,17 @@ def _typed(name: str, value: Any, default: Any, item: type | None) -> Any:
         raise ConfigError(f"{name} = {value!r} has the wrong type; expected {_kind_name(kind)}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"{name} = {value!r} is not allowed; expected a finite number")
+    if kind is str and not _is_utf8(value):  # e.g. bytes of another encoding on the command line
+        raise ConfigError(f"{name} = {value!r} is not valid text; expected characters that UTF-8 can encode")
     return kind(value)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, as Python decodes undecodable argv bytes
+        return False
+    return True
 
 
 def _is(value: Any, kind: type | None) -> bool:
