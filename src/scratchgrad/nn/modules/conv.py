@@ -98,18 +98,7 @@ class Conv2d(Module):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
+        return _conv_repr(self, padding=(0, 0), dilation=(1, 1), groups=1, bias=True, padding_mode="zeros")
 
 
 class ConvTranspose2d(Module):
@@ -190,15 +179,14 @@ class ConvTranspose2d(Module):
                                   self._output_padding(input, output_size), self.groups, self.dilation)
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            text += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        return text
+        return _conv_repr(self, padding=(0, 0), output_padding=(0, 0), dilation=(1, 1), groups=1, bias=True)
+
+
+def _conv_repr(layer: Module, **defaults: Any) -> str:
+    """torch's repr of a conv layer: channels, kernel and stride, then each setting (in ``defaults``'
+    order) that is not at its default; ``bias`` stands for whether the layer has one."""
+    text = f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, stride={layer.stride}"
+    for name, default in defaults.items():
+        value = layer.bias is not None if name == "bias" else getattr(layer, name)
+        text += f", {name}={value}" if value != default else ""
+    return text
