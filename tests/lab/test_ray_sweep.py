@@ -44,7 +44,6 @@ def test_a_new_run_computes_on_the_cpus_its_task_reserves(tmp_path):
     assert (jobs[1].overrides, jobs[1].threads) == (["seed=1"], 3)  # the config's own threads are kept
 
 
-@pytest.mark.slow
 def test_a_grid_on_ray_finishes_despite_a_failing_run_and_resumes(cluster, make_config, tmp_path, capsys,
                                                                   monkeypatch):
     monkeypatch.chdir(tmp_path)
