@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ._checks import check_non_negative, check_unit_interval, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class Adadelta(Optimizer):
@@ -55,10 +55,7 @@ class Adadelta(Optimizer):
 def _adadelta_update(data: Any, grad: Any, square_avg: Any, acc_delta: Any, *, lr: float, rho: float, eps: float,
                      weight_decay: float, maximize: bool) -> None:
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     square_avg *= rho
     square_avg += (1 - rho) * grad * grad
     delta = xp.sqrt(acc_delta + eps)

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ._checks import check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class Adagrad(Optimizer):
@@ -60,10 +60,7 @@ class Adagrad(Optimizer):
 def _adagrad_update(data: Any, grad: Any, state_sum: Any, *, clr: float, eps: float, weight_decay: float,
                     maximize: bool) -> None:
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     state_sum += grad * grad
     std = xp.sqrt(state_sum)
     std += eps

@@ -5,7 +5,7 @@ import functools
 from typing import Any
 
 from ..backend import get_array_module
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class Adam(Optimizer):
@@ -85,13 +85,7 @@ def _adam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_av
                  decoupled: bool) -> None:
     """One Adam step on (blocks of) a parameter's arrays, in place."""
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled:
-            data *= 1 - lr * weight_decay
-        else:
-            grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize, lr if decoupled else None)
     scratch = grad - exp_avg  # one temporary, reused: the block stays in cache
     scratch *= 1 - beta1
     exp_avg += scratch

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ._checks import check_betas, check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class Adamax(Optimizer):
@@ -54,10 +54,7 @@ class Adamax(Optimizer):
 def _adamax_update(data: Any, grad: Any, exp_avg: Any, exp_inf: Any, *, clr: float, beta1: float, beta2: float,
                    eps: float, weight_decay: float, maximize: bool) -> None:
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     exp_avg += (1 - beta1) * (grad - exp_avg)
     exp_inf *= beta2
     bound = xp.abs(grad)

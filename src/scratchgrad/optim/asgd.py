@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._checks import check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class ASGD(Optimizer):
@@ -65,10 +65,7 @@ def _float32(value: float) -> float:
 
 def _asgd_update(data: Any, grad: Any, ax: Any, *, eta: float, mu: float, lambd: float, weight_decay: float,
                  maximize: bool) -> None:
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     data *= 1 - lambd * eta
     data -= eta * grad
     if mu != 1:

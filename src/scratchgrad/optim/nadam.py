@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._checks import check_betas, check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class NAdam(Optimizer):
@@ -70,13 +70,7 @@ def _nadam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, grad_s
                   bias_correction2: float, beta1: float, beta2: float, lr: float, eps: float, weight_decay: float,
                   maximize: bool, decoupled: bool) -> None:
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled:
-            data *= 1 - lr * weight_decay
-        else:
-            grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize, lr if decoupled else None)
     exp_avg += (1 - beta1) * (grad - exp_avg)
     exp_avg_sq *= beta2
     exp_avg_sq += (1 - beta2) * grad * grad

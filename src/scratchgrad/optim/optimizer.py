@@ -47,6 +47,20 @@ def _marks_step_called(step: Callable) -> Callable:
     return wrapper
 
 
+def decayed_gradient(data: Any, grad: Any, weight_decay: float, maximize: bool, decoupled_lr: float | None = None) -> Any:
+    """The gradient an update rule follows, as torch's optimizers form it: negated to maximize, plus
+    ``weight_decay * data`` (L2); with ``decoupled_lr`` (AdamW-style decay) the weights are shrunk in
+    place by ``1 - decoupled_lr * weight_decay`` instead and the gradient is left as it is."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled_lr is not None:
+            data *= 1 - decoupled_lr * weight_decay
+        else:
+            grad = grad + weight_decay * data
+    return grad
+
+
 class Optimizer:
     """Base class of all optimizers.
 

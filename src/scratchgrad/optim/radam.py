@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ._checks import check_betas, check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class RAdam(Optimizer):
@@ -65,13 +65,7 @@ def _radam_update(data: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, bias_c
                   bias_correction2: float, rect: float | None, beta1: float, beta2: float, lr: float, eps: float,
                   weight_decay: float, maximize: bool, decoupled: bool) -> None:
     xp = get_array_module(data)
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled:
-            data *= 1 - lr * weight_decay
-        else:
-            grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize, lr if decoupled else None)
     exp_avg += (1 - beta1) * (grad - exp_avg)
     exp_avg_sq *= beta2
     exp_avg_sq += (1 - beta2) * grad * grad

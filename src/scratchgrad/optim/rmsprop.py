@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import get_array_module
 from ._checks import check_non_negative, floats, refuse_unsupported
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class RMSprop(Optimizer):
@@ -64,10 +64,7 @@ def _rmsprop_update(data: Any, grad: Any, square_avg: Any, *extra: Any, lr: floa
     xp = get_array_module(data)
     grad_avg = extra[0] if centered else None
     buf = extra[-1] if momentum > 0 else None
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     square_avg *= alpha
     square_avg += (1 - alpha) * grad * grad
     if grad_avg is not None:

@@ -5,7 +5,7 @@ import functools
 from typing import Any
 
 from ..backend import get_array_module
-from .optimizer import Optimizer, ParamsT, Update
+from .optimizer import Optimizer, ParamsT, Update, decayed_gradient
 
 
 class SGD(Optimizer):
@@ -71,10 +71,7 @@ class SGD(Optimizer):
 def _sgd_update(data: Any, grad: Any, buf: Any = None, *, lr: float, momentum: float, dampening: float,
                 weight_decay: float, maximize: bool, nesterov: bool, first: bool) -> None:
     """One SGD step on (blocks of) a parameter's arrays, in place."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * data
+    grad = decayed_gradient(data, grad, weight_decay, maximize)
     if momentum != 0:
         if first:
             buf[...] = grad
