@@ -14,34 +14,35 @@ from ..tensor import Tensor
 from .elementwise import operands
 
 
-class Remainder(Function):
+class _RoundedRemainder(Function):
+    """``a - b * rounding(a / b)``; subclasses name the NumPy function and its rounding."""
+
+    function: str  # the array module's function: "remainder" or "fmod"
+    rounding: str  # how it rounds the quotient: "floor" or "trunc"
+
+    @classmethod
+    def forward(cls, ctx: Context, a: Tensor, b: Tensor) -> Any:
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[1] else None)
+        return getattr(a.xp, cls.function)(a.array, b.array)
+
+    @classmethod
+    def backward(cls, ctx: Context, grad: Tensor) -> Any:
+        a, b = ctx.saved_tensors
+        if not ctx.needs_input_grad[1]:
+            return grad, None
+        return grad, -grad * Tensor(getattr(a.xp, cls.rounding)(a.array / b.array))
+
+
+class Remainder(_RoundedRemainder):
     """``a - b * floor(a / b)``: the sign of the divisor, as Python's ``%``."""
 
-    @staticmethod
-    def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[1] else None)
-        return a.xp.remainder(a.array, b.array)
-
-    @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> Any:
-        a, b = ctx.saved_tensors
-        grad_b = -grad * Tensor(a.xp.floor(a.array / b.array)) if ctx.needs_input_grad[1] else None
-        return grad, grad_b
+    function, rounding = "remainder", "floor"
 
 
-class Fmod(Function):
+class Fmod(_RoundedRemainder):
     """``a - b * trunc(a / b)``: the sign of the dividend, as C's ``fmod``."""
 
-    @staticmethod
-    def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
-        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[1] else None)
-        return a.xp.fmod(a.array, b.array)
-
-    @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> Any:
-        a, b = ctx.saved_tensors
-        grad_b = -grad * Tensor(a.xp.trunc(a.array / b.array)) if ctx.needs_input_grad[1] else None
-        return grad, grad_b
+    function, rounding = "fmod", "trunc"
 
 
 class FloorDivide(Function):

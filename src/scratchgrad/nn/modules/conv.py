@@ -44,12 +44,7 @@ class Conv2d(Module):
     ):
         super().__init__()
         name = type(self).__name__
-        self.in_channels = as_int(name, "in_channels", in_channels, minimum=0)
-        self.out_channels = as_int(name, "out_channels", out_channels, minimum=0)
-        self.groups = as_int(name, "groups", groups)
-        for arg, channels in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
-            if channels % self.groups:
-                raise ValueError(f"{name}: {arg} must be divisible by groups, got {arg}={channels}, groups={self.groups}")
+        self.in_channels, self.out_channels, self.groups = _channels(name, in_channels, out_channels, groups)
         self.kernel_size = as_pair(name, "kernel_size", kernel_size)
         self.stride = as_pair(name, "stride", stride)
         self.dilation = as_pair(name, "dilation", dilation)
@@ -134,12 +129,7 @@ class ConvTranspose2d(Module):
     ):
         super().__init__()
         name = type(self).__name__
-        self.in_channels = as_int(name, "in_channels", in_channels, minimum=0)
-        self.out_channels = as_int(name, "out_channels", out_channels, minimum=0)
-        self.groups = as_int(name, "groups", groups)
-        for arg, channels in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
-            if channels % self.groups:
-                raise ValueError(f"{name}: {arg} must be divisible by groups, got {arg}={channels}, groups={self.groups}")
+        self.in_channels, self.out_channels, self.groups = _channels(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f'{name}: only "zeros" padding mode is supported, got padding_mode={padding_mode!r}')
         self.kernel_size = as_pair(name, "kernel_size", kernel_size)
@@ -180,6 +170,16 @@ class ConvTranspose2d(Module):
 
     def extra_repr(self) -> str:
         return _conv_repr(self, padding=(0, 0), output_padding=(0, 0), dilation=(1, 1), groups=1, bias=True)
+
+
+def _channels(name: str, in_channels: Any, out_channels: Any, groups: Any) -> tuple[int, int, int]:
+    """(in_channels, out_channels, groups) checked: counts >= 0, both divisible by groups."""
+    counts = as_int(name, "in_channels", in_channels, minimum=0), as_int(name, "out_channels", out_channels, minimum=0)
+    groups = as_int(name, "groups", groups)
+    for arg, channels in zip(("in_channels", "out_channels"), counts):
+        if channels % groups:
+            raise ValueError(f"{name}: {arg} must be divisible by groups, got {arg}={channels}, groups={groups}")
+    return (*counts, groups)
 
 
 def _conv_repr(layer: Module, **defaults: Any) -> str:
