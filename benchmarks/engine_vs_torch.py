@@ -54,9 +54,22 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
     # small batches (issue 19): per-op Python and threading overhead, not the multiplies
     "small_cnn_b2": ("small_cnn", {"in_channels": 1, "input_size": 28}, (2, 1, 28, 28)),
     "small_cnn_b16": ("small_cnn", {"in_channels": 1, "input_size": 28}, (16, 1, 28, 28)),
+    # the results' Fashion-MNIST recipe (experiments/fashion-mnist-3-cpu.toml): width 0.25, batch 64
+    "c5l3_bn_28_w025": ("c5l3", {"batchnorm": True, "in_channels": 1, "input_size": 28, "width": 0.25, "fc_dropout": 0.3},
+                        (64, 1, 28, 28)),
 }
 TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
 PROFILED_STEPS = 3
+THREADS = {"count": os.cpu_count() or 1}  # both engines' threads; --threads sets it
+
+
+def set_threads(count: int) -> None:
+    THREADS["count"] = count
+    import scratchgrad
+    import torch
+
+    torch.set_num_threads(count)
+    scratchgrad.set_num_threads(count)
 
 
 # ------------------------------------------------------------------ the two engines
@@ -64,7 +77,6 @@ def engine_module(engine: str) -> Any:
     if engine == "torch":
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
         return torch
     import scratchgrad
 
@@ -233,7 +245,7 @@ def _family(cls: type) -> str:
 
 def probe_memory(engine: str, workload: str, steps: int) -> dict[str, float]:
     """Run in a fresh interpreter: peak RSS of ``steps`` training steps and RSS before them."""
-    command = [sys.executable, __file__, "--probe", engine, workload, "--steps", str(steps)]
+    command = [sys.executable, __file__, "--probe", engine, workload, "--steps", str(steps), "--threads", str(THREADS["count"])]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -274,7 +286,6 @@ def layer_times(repeats: int = 5) -> list[dict[str, Any]]:
     import scratchgrad
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
     rng, rows = np.random.default_rng(0), []
     for label, batch, c_in, side, c_out, kernel, stride in LAYERS:
         x = rng.standard_normal((batch, c_in, side, side), dtype=np.float32)
@@ -303,7 +314,7 @@ def run(workloads: list[str], steps: int, memory: bool, profile: bool) -> dict[s
     rate = matmul_rate()
     report: dict[str, Any] = {
         "machine": {
-            "platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(), "threads": THREADS["count"],
             "environment": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL", "MALLOC"))},
         },
         "numpy_matmul_gflops": rate, "steps": steps, "targets": TARGETS, "workloads": {},
@@ -365,7 +376,8 @@ def _memory(entry: dict[str, Any], engine: str) -> str:
 
 def print_tables(report: dict[str, Any]) -> None:
     workloads = report["workloads"]
-    print(f"\nOne training step (forward, cross-entropy, backward, Adam), float32, median of {report['steps']} alternated steps; "
+    print(f"\nOne training step (forward, cross-entropy, backward, Adam), float32, {report['machine']['threads']} threads, "
+          f"median of {report['steps']} alternated steps; "
           f"NumPy matmul {report['numpy_matmul_gflops']:.0f} GFLOP/s; peak MB = peak resident memory of a fresh process")
     print("  ".join(header.rjust(width) for header, width, _ in COLUMNS))
     for name, entry in workloads.items():
@@ -390,9 +402,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per engine (default 7, 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="2 steps, no memory probes, no breakdown")
     parser.add_argument("--layers", action="store_true", help="also time single conv layers of the workloads (forward + backward)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of both engines (default: all cores)")
     parser.add_argument("--probe", nargs=2, metavar=("ENGINE", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     steps = args.steps or (2 if args.quick else 7)
+    if args.threads < 1:
+        parser.error(f"--threads: expected an int >= 1, got {args.threads}")
+    set_threads(args.threads)
     if args.probe:
         return _probe(*args.probe, steps)
     workloads = [w for w in args.workloads.split(",") if w]

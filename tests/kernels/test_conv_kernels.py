@@ -155,6 +155,7 @@ def test_im2col_weight_gradient_alone_matches_the_one_with_the_input_gradient(na
     geometry = ConvGeometry(x_shape[2:], w_shape[2:], pair(options.get("stride", 1)), pair(options.get("padding", 0)),
                             pair(options.get("dilation", 1)), options.get("groups", 1))
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", 64)  # several chunks even for these small layers
     rng = np.random.default_rng(5)
     x = rng.standard_normal((*x_shape[2:], *x_shape[:2]))  # (H, W, N, C), as the kernels take it
@@ -250,6 +251,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     rng = np.random.default_rng(1)
     values = [rng.standard_normal(shape).astype(np.float32) for shape in ((5, 16, 9, 8), (16, 16, 3, 3), (8, 16, 3, 3))]
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(batchnorm, "BLOCK_POSITIONS", (16, 16))
     runs = []
     for count in (1, 3):
@@ -274,6 +276,7 @@ def test_winograd_chunks_of_images_and_one_chunk_agree(monkeypatch):
     x, w, gy = (rng.standard_normal(s).astype(np.float32) for s in ((9, 9, 7, 16), (24, 16, 3, 3), (9, 9, 7, 24)))
     geometry = ConvGeometry((9, 9), (3, 3), (1, 1), (1, 1), (1, 1), 1)
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     results = []
     for rows_per_channel in (0, 10**9):
         monkeypatch.setattr(WinogradKernel, "MIN_ROWS_PER_CHANNEL", rows_per_channel)

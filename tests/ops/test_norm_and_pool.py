@@ -131,6 +131,7 @@ def test_tiled_max_pool_split_over_cores_matches_torch(monkeypatch, layout):
     """Three blocks of work however small the input: of output rows (the windows of each block
     start at its first row; the input's last row is in no window), of channels or of images."""
     monkeypatch.setattr(scratchgrad.runtime.threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(scratchgrad.runtime.threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(scratchgrad.runtime.threads, "num_threads", lambda: 3)
     x = np.round(rng.uniform(-1, 1, (3, 3, 11, 6)) * 2) / 2  # ties, and 5 output rows
     check_op(lambda lib, x: F(lib).max_pool2d(layout(lib, x), 2), [x], fd=False)

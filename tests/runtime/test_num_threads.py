@@ -20,6 +20,8 @@ def restore_thread_counts(monkeypatch):
     from threadpoolctl import threadpool_limits
 
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)  # small test arrays still go to the pool
+
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     with threadpool_limits(None):  # restores every library's count when it closes
         yield
         monkeypatch.setattr(threads, "_requested", None)

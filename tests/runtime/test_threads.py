@@ -2,6 +2,8 @@
 multiplies directly, the same products as one ``np.matmul``."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,7 @@ def _operands(rng, a_shape, b_shape, a_transposed):
 ])
 def test_matmul_in_blocks_is_numpys_product_whatever_the_number_of_threads(a_shape, b_shape, a_transposed, monkeypatch):
     monkeypatch.setattr(threads, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(threads, "MIN_BLOCK_ROWS", 2)
     monkeypatch.setattr(threads, "MIN_SMALL_ROWS", 1)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 7 * 8 * 6)  # blocks of 7 rows
@@ -58,6 +61,7 @@ def test_matmul_in_blocks_is_numpys_product_whatever_the_number_of_threads(a_sha
 def test_summed_matmul_adds_the_products_of_blocks_in_order(a_transposed, threads_count, monkeypatch):
     monkeypatch.setattr(threads, "num_threads", lambda: threads_count)  # 2: a stack of 4 split over the cores
     monkeypatch.setattr(threads, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(threads, "MIN_SMALL_ROWS", 1)
     monkeypatch.setattr(threads, "SMALL_PRODUCT", 6 * 5 * 100)  # blocks of 100 of the 1000 summed positions
     a, b = _operands(np.random.default_rng(1), (4, 6, 1000), (4, 1000, 5), a_transposed)
@@ -84,6 +88,50 @@ def test_blas_runs_on_one_thread_inside_chunks_and_as_before_after(monkeypatch):
 def test_elementwise_takes_every_shape_once_the_pool_serves_any_size(shape, monkeypatch):
     """Scalars (0-dim arrays) included: they have no axis to split."""
     monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "AUTOTUNE", False)  # every call on the pool, none timed
     monkeypatch.setattr(threads, "num_threads", lambda: 2)
     a, b = np.full(shape, 3.0), np.full(shape, 2.0)
     np.testing.assert_array_equal(threads.elementwise(np, np.subtract, a, b), np.ones(shape))
+
+
+# ------------------------------------------------------------------ _concurrently (AUTOTUNE)
+@pytest.mark.parametrize("pool_faster", [True, False])
+def test_autotune_times_both_modes_then_keeps_the_faster(pool_faster, monkeypatch):
+    """One untimed call alone, TRIALS calls in each mode alternated, then the faster mode only."""
+    now, modes = [0.0], []
+
+    def timed_share(tasks, helpers=None):  # a clock on which the pool takes 1 s, alone 2 s (or the reverse)
+        alone = helpers == 0
+        modes.append("alone" if alone else "pool")
+        now[0] += (2.0 if alone else 1.0) if pool_faster else (1.0 if alone else 2.0)
+        return [task() for task in tasks]
+
+    monkeypatch.setattr(threads, "_share", timed_share)
+    monkeypatch.setattr(threads, "_clock", lambda: now[0])
+    monkeypatch.setattr(threads, "_choices", {})
+    trials = threads.TRIALS
+    for _ in range(1 + 2 * trials + 4):
+        assert threads._concurrently("site", [lambda: 1, lambda: 2]) == [1, 2]
+    assert modes[: 1 + 2 * trials] == ["alone"] + ["alone", "pool"] * trials
+    assert modes[1 + 2 * trials :] == ["pool" if pool_faster else "alone"] * 4
+    threads._concurrently("another site", [lambda: 1, lambda: 2])  # a new key starts its own trials
+    assert modes[-1] == "alone" and len(threads._choices) == 2
+
+
+def test_both_modes_run_the_tasks_as_pool_tasks_with_the_same_results(monkeypatch):
+    """Alone, the tasks still run as pool tasks (nested kernels inline, as on the pool), so the
+    blocks and the results do not depend on the choice."""
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    seen = {}
+    for helpers in (0, None):
+        def task(k, helpers=helpers):
+            seen.setdefault(helpers, set()).add(threading.get_ident())
+            return k * k, threads._in_pool()
+
+        assert threads._share([lambda k=k: task(k) for k in range(64)], helpers=helpers) == [(k * k, True) for k in range(64)]
+    assert seen[0] == {threading.get_ident()} and not threads._in_pool()
+    a, b = np.random.default_rng(0).standard_normal((2, 512, 512))
+    monkeypatch.setattr(threads, "_choices", {})
+    products = [threads.matmul(np, a, b) for _ in range(2 + 2 * threads.TRIALS)]  # warm-up, trials, choice
+    for product in products[1:]:
+        np.testing.assert_array_equal(product, products[0])

@@ -138,7 +138,7 @@ class Im2colKernel:
 
     def _weight_matrix(self, w: Any) -> Any:
         """(C_out, C_in/G, kh, kw) -> (G, kh * kw * C_in/G, C_out/G), rows ordered as the columns' taps."""
-        groups, (c_out, c_in) = self.geometry.groups, w.shape[:2]
+        groups, c_out = self.geometry.groups, w.shape[0]
         w = w.reshape((groups, c_out // groups) + w.shape[1:]).transpose(0, 3, 4, 2, 1)
         return w.reshape(groups, -1, c_out // groups)
 
@@ -171,7 +171,7 @@ class Im2colKernel:
             cols = self._gather(padded, rows)
             threads.matmul(xp, cols, weights, out=self._grouped(out[rows]))  # (G, rows, C_out/G) views of the output
 
-        threads.run_chunks(xp, self._row_chunks(x), chunk)
+        threads.run_chunks(xp, self._row_chunks(x), chunk, work=(x.shape, w.shape))
         return out
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
@@ -201,7 +201,8 @@ class Im2colKernel:
             cols = self.columns(x[:, :, images])
             return threads.matmul(xp, cols.transpose(0, 2, 1), gy)  # (G, kh * kw * C_in/G, C_out/G)
 
-        gw = threads.run_chunks(xp, self._chunks(xp, n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into)
+        gw = threads.run_chunks(xp, self._chunks(xp, n, c_in, grad_y.itemsize), chunk, None if x is None else _add_into,
+                                work=(grad_y.shape, w.shape, x is None))
         return grad_x, (None if gw is None else self._weight_from_matrix(gw))
 
     def _weight_grad_by_rows(self, x: Any, grad_y: Any) -> Any:
@@ -210,7 +211,7 @@ class Im2colKernel:
         def chunk(rows: slice) -> Any:
             return threads.summed_matmul(xp, self._gather(padded, rows).transpose(0, 2, 1), self._grouped(grad_y[rows]))
 
-        gw = threads.run_chunks(xp, self._row_chunks(x), chunk, _add_into)
+        gw = threads.run_chunks(xp, self._row_chunks(x), chunk, _add_into, work=(x.shape, grad_y.shape))
         return self._weight_from_matrix(gw)
 
     def _weight_from_matrix(self, gw: Any) -> Any:
@@ -280,7 +281,8 @@ class WinogradKernel:
             products = threads.matmul(xp, _matrices(transformed), ut).reshape(transformed.shape[:-1] + (c_out,))
             for_blocks(xp, count, lambda b: winograd.output_transform(v, products[..., b, :], ys[:, :, b]), products.nbytes)
 
-        threads.run_chunks(xp, self._chunks(xp, n, max(x.shape[3], c_out), y.itemsize), chunk)
+        blocks = self._chunks(xp, n, max(x.shape[3], c_out), y.itemsize)
+        threads.run_chunks(xp, blocks, chunk, work=(x.shape, w.shape, keep_input))
         return y[:h, :w_out]
 
     def input_grad(self, grad_y: Any, w: Any) -> Any:
@@ -314,7 +316,8 @@ class WinogradKernel:
             return threads.summed_matmul(xp, _matrices(dm).transpose(0, 2, 1), _matrices(transformed))
 
         blocks = self._chunks(xp, n, max(c_out, c_in), grad_y.itemsize)
-        du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into)
+        du = threads.run_chunks(xp, blocks, chunk, None if x is None else _add_into,
+                                work=(grad_y.shape, c_in, x is None, w is None))
         return grad_x, (None if x is None else winograd.filter_transform_adjoint(v, du))
 
 

@@ -279,7 +279,8 @@ def run_updates(updates: list[Update]) -> None:
         rows = max(1, BLOCK_ELEMENTS // max(first.size // max(first.shape[0], 1), 1))
         blocks += [(kernel, arrays, block) for block in threads.chunks(first.shape[0], rows)]
     xp = get_array_module(updates[0][1][0])
-    threads.run_chunks(xp, blocks, lambda block: block[0](*(a[block[2]] for a in block[1])))
+    sizes = sum(arrays[0].size for _, arrays in updates)
+    threads.run_chunks(xp, blocks, lambda block: block[0](*(a[block[2]] for a in block[1])), work=(len(updates), sizes))
 
 
 def mark_updated(param: Tensor) -> None:

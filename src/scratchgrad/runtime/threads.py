@@ -12,7 +12,8 @@ in memory (long contiguous runs inside each block). Five ways to split the work:
 - ``copy``: a copy between memory layouts, a block of the destination's outermost axis per core
   (``copied``: into a new array).
 
-All five hand their tasks to ``_share``: the calling thread and a pool of one thread less than
+All five hand their tasks to ``_concurrently``, which runs them through ``_share``, or on the
+calling thread alone where that was faster (see ``AUTOTUNE``). ``_share``: the calling thread and a pool of one thread less than
 ``num_threads()`` (the cores this process may run on, or ``set_num_threads``'s count; created on
 first use) take the tasks one by one from a
 common counter, so a core that finishes early takes the next task, and the caller works
@@ -27,8 +28,9 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -87,10 +89,11 @@ def _in_pool() -> bool:
     return getattr(_worker, "busy", False)
 
 
-def _share(tasks: Sequence[Callable[[], T]]) -> list[T]:
-    """Run ``tasks`` on this thread and ``num_threads() - 1`` pool threads, each taking the next
-    task not yet taken; returns their results in order, or raises the first error once no task
-    runs any more. This thread takes part rather than waiting: one thread less to wake."""
+def _share(tasks: Sequence[Callable[[], T]], helpers: int | None = None) -> list[T]:
+    """Run ``tasks`` on this thread and ``num_threads() - 1`` pool threads (or ``helpers`` of
+    them; 0: this thread alone), each taking the next task not yet taken; returns their results
+    in order, or raises the first error once no task runs any more. This thread takes part
+    rather than waiting: one thread less to wake."""
     results: list[Any] = [None] * len(tasks)
     errors: list[BaseException] = []
     order, lock = iter(range(len(tasks))), threading.Lock()
@@ -110,14 +113,56 @@ def _share(tasks: Sequence[Callable[[], T]]) -> list[T]:
         finally:
             _worker.busy = False
 
-    helpers = [_pool().submit(work) for _ in range(min(num_threads(), len(tasks)) - 1)]
+    count = min(num_threads(), len(tasks)) - 1 if helpers is None else helpers
+    futures = [_pool().submit(work) for _ in range(count)] if count > 0 else []
     try:
         work()
     finally:
-        wait(helpers)  # after an error too: no task may still be running when we return
+        wait(futures)  # after an error too: no task may still be running when we return
     if errors:
         raise errors[0]
     return results
+
+
+# Whether to measure, per call site and size, if running its tasks on the pool is faster than
+# on the calling thread alone, and keep the faster (a documented setting; see _concurrently).
+AUTOTUNE = True
+TRIALS = 3  # timed calls in each mode before the choice
+_choices: dict[Hashable, Any] = {}  # key -> [seconds alone, seconds on the pool], then the choice (a bool)
+_clock = time.perf_counter
+
+
+def _concurrently(key: Hashable, tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """``_share(tasks)``, or the same tasks on this thread alone where that was faster for ``key``.
+
+    Waking the pool costs a thread hand-off (tens to hundreds of microseconds, by machine and
+    load), and tasks made of many small NumPy calls hold the GIL and contend for it; whether
+    that pays depends on the machine and the work. So the first calls of a key (a kernel and
+    the size of its work) are timed: one untimed, then ``TRIALS`` alone and ``TRIALS`` on the
+    pool, alternated, and the faster mode (by its fastest call) is kept. The tasks are the same
+    either way, and run as pool tasks either way (``_in_pool``), so results do not change."""
+    if not AUTOTUNE or len(tasks) <= 1:
+        return _share(tasks)
+    key = (key, num_threads())
+    state = _choices.get(key)
+    if state is None:
+        _choices[key] = [[], []]
+        return _share(tasks, helpers=0)  # a warm-up call (allocations, first touches), untimed
+    if isinstance(state, bool):
+        return _share(tasks, helpers=None if state else 0)
+    on_pool = len(state[1]) < len(state[0])
+    start = _clock()
+    results = _share(tasks, helpers=None if on_pool else 0)
+    state[on_pool].append(_clock() - start)
+    if len(state[1]) >= TRIALS:
+        _choices[key] = min(state[1]) < min(state[0])
+    return results
+
+
+def _site(kernel: Callable[..., Any]) -> Any:
+    """What identifies ``kernel``'s call site: its code (a lambda's or a partial's function's)."""
+    kernel = getattr(kernel, "func", kernel)
+    return getattr(kernel, "__code__", kernel)
 
 
 # Less work than this is not worth waking threads for (~33 us a parallel call on the tuning host;
@@ -139,7 +184,8 @@ def for_blocks(xp: Any, size: int, kernel: Callable[[slice], None], nbytes: int 
         return
     pieces = threads if pieces is None else min(pieces, size)
     bounds = [size * k // pieces for k in range(pieces + 1)]
-    _share([functools.partial(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])])
+    tasks = [functools.partial(kernel, slice(start, stop)) for start, stop in zip(bounds, bounds[1:])]
+    _concurrently((_site(kernel), size, nbytes, pieces), tasks)
 
 
 def chunks(size: int, chunk: int) -> list[slice]:
@@ -156,9 +202,11 @@ def tapered_chunks(size: int, chunk: int) -> list[slice]:
 
 
 def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
-               combine: Callable[[T, T], T] | None = None) -> T | None:
+               combine: Callable[[T, T], T] | None = None, work: int | None = None) -> T | None:
     """``kernel(block)`` for every block, concurrently, each on one core with BLAS on one thread;
     returns the results folded by ``combine`` in block order (None without ``combine``).
+    ``work`` (a size of the whole work: FLOPs, bytes) tells calls of one kernel on different
+    sizes apart for ``_concurrently``.
 
     Called from the pool's own threads, or with one block, the calls run one after another on
     this thread (still with BLAS on one thread); on other array modules than NumPy, one after
@@ -170,7 +218,8 @@ def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
         if len(blocks) <= 1 or _in_pool():
             return _fold(map(kernel, blocks), combine)
         # through _share on one core too: its tasks run as pool tasks (see _in_pool) whatever the core count
-        return _fold(_share([functools.partial(kernel, block) for block in blocks]), combine)
+        tasks = [functools.partial(kernel, block) for block in blocks]
+        return _fold(_concurrently((_site(kernel), len(blocks), work), tasks), combine)
 
 
 MATMUL_BLOCKS = 8  # a product is split into about this many blocks (independent of the core count)
@@ -195,7 +244,8 @@ def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     if xp is not np:
         return xp.matmul(a, b, out=out)
     out = _product_array(a, b) if out is None else out
-    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_rows(a[block[0]], b[block[1]], out[block[2]]))
+    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_rows(a[block[0]], b[block[1]], out[block[2]]),
+               work=_shapes(a, b))
     return out
 
 
@@ -206,8 +256,14 @@ def summed_matmul(xp: Any, a: Any, b: Any) -> Any:
     if xp is not np:
         return xp.matmul(a, b)
     out = _product_array(a, b)
-    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_sums(a[block[0]], b[block[1]], out[block[2]]))
+    run_chunks(xp, _blocks(a, b, out), lambda block: _in_small_sums(a[block[0]], b[block[1]], out[block[2]]),
+               work=_shapes(a, b))
     return out
+
+
+def _shapes(a: Any, b: Any) -> tuple[Any, ...]:
+    """A product's operands as ``_concurrently`` tells them apart (a stored-transposed operand runs at another speed)."""
+    return a.shape, b.shape, a.strides[-1] == a.itemsize, b.strides[-1] == b.itemsize
 
 
 def _product_array(a: Any, b: Any) -> Any:
