@@ -92,3 +92,29 @@ def test_report_archive_copies_the_small_files_and_reports_from_the_copies(tmp_p
     again = tmp_path / "again.md"
     assert main(["report", str(copy), "-o", str(again)]) == 0  # the copies alone regenerate the table
     assert table(again.read_text()) == table(out.read_text())
+
+
+def test_report_contrasts_pair_the_seeds_both_settings_ran(tmp_path):
+    base = [fake_run(tmp_path / "base", seed, [0.80, 0.85], val=[0.70, 0.80], name="base") for seed in (0, 1)]
+    new = [fake_run(tmp_path / "new", seed, accuracies, val=val, name="new") for seed, accuracies, val in
+           [(0, [0.82, 0.90], [0.75, 0.90]), (1, [0.84, 0.88], [0.78, 0.82]), (2, [0.5, 0.5], [0.5, 0.5])]]
+    out = tmp_path / "r.md"
+    assert main(["report", *map(str, base + new), "-o", str(out), "--contrast", "the change=new:base"]) == 0
+    text = out.read_text()
+    (row,) = table(text.split("## Contrasts")[1])
+    label, difference, engine, seeds, honest, study, first, last = row
+    assert (label, difference, engine, seeds) == ("the change", "new − base", "scratch", "0, 1")  # seed 2: new only
+    assert honest == f"4.00 ± {np.std([5, 3], ddof=1):.2f}"  # at the best val epoch: 90 - 85 and 88 - 85
+    assert study == f"4.00 ± {np.std([5, 3], ddof=1):.2f}"
+    assert first == f"6.50 ± {np.std([5, 8], ddof=1):.2f}" and last == f"6.00 ± {np.std([10, 2], ddof=1):.2f}"
+
+
+@pytest.mark.parametrize("contrast, message", [
+    ("no pair", "expected LABEL=NAME:BASE"),
+    ("x=new:", "expected LABEL=NAME:BASE"),
+    ("x=new:absent", "no run named 'absent'; the runs are base, new"),
+])
+def test_report_contrast_errors_name_the_argument(contrast, message, tmp_path, capsys):
+    runs = [fake_run(tmp_path / name, 0, [0.8], val=[0.7], name=name) for name in ("base", "new")]
+    assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md"), "--contrast", contrast]) == 2
+    assert message in capsys.readouterr().err

@@ -153,16 +153,30 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", metavar="FILE", help="also write one CSV row per run (e.g. results/runs.csv)")
     parser.add_argument("--archive", metavar="DIR", help="first copy each run's config.toml, metrics.csv and log.txt "
                         "to DIR/<engine>/<run> (small files to commit), and report from those copies")
+    parser.add_argument("--contrast", action="append", default=[], metavar="LABEL=NAME:BASE",
+                        help="also tabulate the setting NAME minus the setting BASE (run names without the seed), "
+                        "paired by seed, mean ± std; repeatable")
     parser.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from scratchgrad.lab.report import archive, report
 
+    contrasts = [parse_contrast(text) for text in args.contrast]
     runs = archive(args.runs, args.archive) if args.archive else args.runs
-    figure = report(runs, args.output, csv_out=args.csv)
+    figure = report(runs, args.output, csv_out=args.csv, contrasts=contrasts)
     print(f"wrote {args.output}" + (f", {figure}" if figure else "") + (f", {args.csv}" if args.csv else ""))
     return 0
+
+
+def parse_contrast(text: str) -> tuple[str, str, str]:
+    """``LABEL=NAME:BASE`` -> (label, name, base)."""
+    label, _, pair = text.partition("=")
+    name, _, base = pair.partition(":")
+    if not (label and name and base) or ":" in base:
+        raise ConfigError(f"report --contrast: expected LABEL=NAME:BASE (e.g. 'BatchNorm=fashion-mnist-5-cpu:"
+                          f"fashion-mnist-1-cpu'), got {text!r}")
+    return label, name, base
 
 
 def add_compare(subparsers: argparse._SubParsersAction) -> None:

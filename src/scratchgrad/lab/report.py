@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,10 @@ HEADER = ["setting", "dataset", "model", *OPTION_COLUMNS, "optimizer", "augment"
 CSV_COLUMNS = ["experiment", "name", "dataset", "model", "options", "engine", "device", "processor", "epochs",
                "seed", "val_split", "best_val_epoch", "test_acc_at_best_val", "best_test_acc", "best_test_epoch",
                "final_test_acc", "wall_seconds", "commit"]
+CONTRAST_HEADER = ["contrast", "difference", "engine", "paired seeds", "Δ test acc at best val epoch (points)",
+                   "Δ best test acc over epochs (points) [study's protocol]", "Δ val acc after epoch 1 (points)",
+                   "Δ val acc after the last common epoch (points)"]
+Contrast = tuple[str, str, str]  # (label, name of the setting, name of the setting it is compared with)
 
 
 @dataclass
@@ -83,8 +88,9 @@ def collect(paths: Sequence[str | Path], echo: Any = print) -> list[RunResult]:
 
 
 def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any = print,
-           csv_out: str | Path | None = None) -> Path | None:
-    """Write the Markdown table to ``out``, the figure beside it (same name, ``.png``), and runs.csv to ``csv_out``.
+           csv_out: str | Path | None = None, contrasts: Sequence[Contrast] = ()) -> Path | None:
+    """Write the Markdown table to ``out``, the figure beside it (same name, ``.png``), and runs.csv to ``csv_out``;
+    with ``contrasts``, also a table of their paired differences (``contrast_rows``).
 
     Returns the figure's path, or None when matplotlib is not installed (the table is written anyway).
     """
@@ -101,6 +107,10 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
         figure = None
     lines = ["# Results", "", markdown_table(HEADER, [_row(group) for group in groups]), ""]
     lines += [f"![curves]({figure.name})", ""] if figure else []
+    if contrasts:
+        lines += ["## Contrasts", "", markdown_table(CONTRAST_HEADER, contrast_rows(results, contrasts)), "",
+                  "Each difference is the first setting's minus the second's, seed by seed (the same seed draws the "
+                  "same validation split and data order), then mean ± std over the seeds both ran.", ""]
     lines += ["*Test acc at best val epoch*: the epoch with the best accuracy on the validation split held out of "
               "the training set (`data.val_split`), the test set read only there. *Best test acc over epochs*: "
               "the epoch chosen on the test set itself, as the study did; for comparison with its table only. "
@@ -109,6 +119,39 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
     if csv_out is not None:
         write_atomic(csv_out, runs_csv(results))
     return figure
+
+
+def contrast_rows(results: Sequence[RunResult], contrasts: Sequence[Contrast]) -> list[list[str]]:
+    """Per contrast and engine, the paired differences ``name - base`` in accuracy points over the seeds both ran."""
+    runs: dict[tuple[str, str], dict[int, RunResult]] = defaultdict(dict)
+    for result in results:
+        runs[result.config["name"], result.config["engine"]][result.config["seed"]] = result
+    names = sorted({name for name, _ in runs})
+    rows = []
+    for label, name, base in contrasts:
+        for setting in (name, base):
+            if setting not in names:
+                raise ConfigError(f"report --contrast {label}={name}:{base}: no run named {setting!r}; "
+                                  f"the runs are {', '.join(names)}")
+        for engine in sorted({engine for _, engine in runs}):
+            new, old = runs.get((name, engine), {}), runs.get((base, engine), {})
+            seeds = sorted(set(new) & set(old))
+            if not seeds:
+                continue
+
+            def delta(value: Any) -> str:
+                differences = [100 * (value(new[seed]) - value(old[seed])) for seed in seeds]
+                return "–" if any(math.isnan(d) for d in differences) else _spread(differences, 2)
+
+            def val_after(epoch: Any) -> Any:
+                return lambda result: result.rows[epoch(result) - 1]["val_acc"]
+
+            common = {seed: min(new[seed].epochs, old[seed].epochs) for seed in seeds}
+            rows.append([label, f"{name} − {base}", engine, ", ".join(map(str, seeds)),
+                         delta(lambda result: result.test_at_best_val), delta(lambda result: result.best_acc),
+                         delta(val_after(lambda result: 1)),
+                         delta(val_after(lambda result: common[result.config["seed"]]))])
+    return rows
 
 
 def archive(paths: Sequence[str | Path], to: str | Path, echo: Any = print) -> list[Path]:
