@@ -46,7 +46,7 @@ def test_a_run_with_a_val_split_records_val_columns_and_picks_best_on_val(make_c
     log = (out / "log.txt").read_text()
     assert "96 train" in log  # 128 - 32 held out
     best = max(rows, key=lambda row: row["val_acc"])["epoch"]
-    assert f"best val acc" in log and f"at epoch {best}" in log
+    assert "best val acc" in log and f"at epoch {best}" in log
 
     assert main(["report", str(out), "-o", str(tmp_path / "r.md"), "--csv", str(tmp_path / "runs.csv")]) == 0
     with open(tmp_path / "runs.csv", newline="") as stream:
