@@ -2,6 +2,8 @@
 multiplies directly, the same products as one ``np.matmul``."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import numpy as np
@@ -135,3 +137,34 @@ def test_both_modes_run_the_tasks_as_pool_tasks_with_the_same_results(monkeypatc
     products = [threads.matmul(np, a, b) for _ in range(2 + 2 * threads.TRIALS)]  # warm-up, trials, choice
     for product in products[1:]:
         np.testing.assert_array_equal(product, products[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_makes_its_own_pool(monkeypatch):
+    """The parent's pool threads are not copied by fork: the child must not wait on them."""
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    assert threads._share([lambda: 1, lambda: 2]) == [1, 2]  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the pool answers within 10 s
+        signal.alarm(10)
+        ok = threads._share([lambda: 1, lambda: 2]) == [1, 2] and threads._threads_pool is not None
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_concurrent_shares_from_two_threads_both_finish(monkeypatch):
+    """One caller has the pool's threads; one that comes while they are taken runs its tasks alone."""
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    release, results = threading.Event(), {}
+
+    def slow_share(name):
+        results[name] = threads._share([lambda: release.wait(10) and name, lambda: name])
+
+    first = threading.Thread(target=slow_share, args=("first",))
+    first.start()
+    second = threading.Thread(target=slow_share, args=("second",))
+    second.start()
+    release.set()
+    first.join(10), second.join(10)
+    assert results == {"first": ["first", "first"], "second": ["second", "second"]}

@@ -13,11 +13,11 @@ in memory (long contiguous runs inside each block). Five ways to split the work:
   (``copied``: into a new array).
 
 All five hand their tasks to ``_concurrently``, which runs them through ``_share``, or on the
-calling thread alone where that was faster (see ``AUTOTUNE``). ``_share``: the calling thread and a pool of one thread less than
-``num_threads()`` (the cores this process may run on, or ``set_num_threads``'s count; created on
-first use) take the tasks one by one from a
-common counter, so a core that finishes early takes the next task, and the caller works
-instead of waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
+calling thread alone where that was faster (see ``AUTOTUNE``). In ``_share`` the calling thread
+and a pool of one thread less than ``num_threads()`` (the cores this process may run on, or
+``set_num_threads``'s count; created on first use) take the tasks one by one from a common
+counter, so a core that finishes early takes the next task, and the caller works instead of
+waiting. While they run BLAS calls, BLAS is held to one thread: the tasks already
 occupy every core, and BLAS's own threads would otherwise spin for a while after each call,
 taking cores from the next kernel. Each element is computed by exactly the same operations
 whatever the number of threads (blocks are sized from the shapes only, and block results are
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 
 import numpy as np
@@ -40,8 +40,7 @@ from .blas import one_blas_thread
 
 T = TypeVar("T")
 _PREFIX = "scratchgrad"
-_executor: ThreadPoolExecutor | None = None
-_executor_workers = 0
+_threads_pool: _Pool | None = None
 _worker = threading.local()  # .busy: this thread runs tasks of _share
 _requested: int | None = None  # set by set_num_threads; None: every core this process may run on
 
@@ -71,16 +70,72 @@ def num_threads() -> int:
     return machine.available_cores() if _requested is None else _requested
 
 
-def _pool() -> ThreadPoolExecutor:
+class _Pool:
+    """``workers`` daemon threads, each woken by its own semaphore to run the function it is
+    handed. A hand-off costs a semaphore release and acquire; ThreadPoolExecutor's futures,
+    queue and waiters cost several times that, which decides whether a small kernel gains from
+    threads at all (benchmarks/README.md, session 10)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.in_use = threading.Lock()  # one _share at a time has the threads; a concurrent one runs alone
+        self._jobs: list[Callable[[], None] | None] = [None] * workers
+        self._wake = [threading.Semaphore(0) for _ in range(workers)]
+        self._done = threading.Semaphore(0)
+        for k in range(workers):
+            threading.Thread(target=self._serve, args=(k,), name=f"{_PREFIX}-{k}", daemon=True).start()
+
+    def _serve(self, k: int) -> None:
+        while True:
+            self._wake[k].acquire()
+            job = self._jobs[k]
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - _share's work records its tasks' errors; the thread stays
+                pass
+            finally:
+                self._done.release()
+
+    def run(self, work: Callable[[], None], helpers: int) -> None:
+        """``work`` on ``helpers`` of the threads and on this one; returns once every call has returned."""
+        for k in range(helpers):
+            self._jobs[k] = work
+            self._wake[k].release()
+        try:
+            work()
+        finally:
+            for _ in range(helpers):
+                self._done.acquire()
+
+    def close(self) -> None:
+        """Let the threads end (each once its current job, if any, is done)."""
+        for k in range(self.workers):
+            self._jobs[k] = None
+            self._wake[k].release()
+
+
+def _pool() -> _Pool:
     """The pool of ``num_threads() - 1`` threads (the calling thread is the other worker, see
-    ``_share``), made again when the count changed; the old one ends once its tasks are done."""
-    global _executor, _executor_workers
+    ``_share``), made again when the count changed."""
+    global _threads_pool
     workers = max(1, num_threads() - 1)
-    if _executor is None or _executor_workers != workers:
-        if _executor is not None:
-            _executor.shutdown(wait=False)
-        _executor, _executor_workers = ThreadPoolExecutor(workers, thread_name_prefix=_PREFIX), workers
-    return _executor
+    if _threads_pool is None or _threads_pool.workers != workers:
+        if _threads_pool is not None:
+            _threads_pool.close()
+        _threads_pool = _Pool(workers)
+    return _threads_pool
+
+
+def _forget_pool() -> None:
+    """In a forked child: the pool's threads were not copied, so the next call makes a new pool."""
+    global _threads_pool
+    _threads_pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _in_pool() -> bool:
@@ -114,11 +169,14 @@ def _share(tasks: Sequence[Callable[[], T]], helpers: int | None = None) -> list
             _worker.busy = False
 
     count = min(num_threads(), len(tasks)) - 1 if helpers is None else helpers
-    futures = [_pool().submit(work) for _ in range(count)] if count > 0 else []
-    try:
+    pool = _pool() if count > 0 else None
+    if pool is not None and pool.in_use.acquire(blocking=False):
+        try:
+            pool.run(work, min(count, pool.workers))  # returns after an error too: no task still runs
+        finally:
+            pool.in_use.release()
+    else:
         work()
-    finally:
-        wait(futures)  # after an error too: no task may still be running when we return
     if errors:
         raise errors[0]
     return results
