@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerate results/tables.md, tables.png and runs.csv from the committed run files (results/runs/).
+# To add finished runs first: scratchgrad report RUN_DIR... --archive results/runs -o /tmp/new.md
+#   usage: results/make_tables.sh [OUT_DIR]   (default: results/ itself)
+set -eu
+cd "$(dirname "$0")/.."
+out=${1:-results}
+${SCRATCHGRAD:-scratchgrad} report results/runs/*/* -o "$out/tables.md" --csv "$out/runs.csv" \
+  --contrast "no dropout (fc dropout 0.3 -> 0)=fashion-mnist-4-cpu:fashion-mnist-3-cpu" \
+  --contrast "SGD vs Adam, the study's pair (the augmentation differs too)=fashion-mnist-2-cpu:fashion-mnist-1-cpu"
