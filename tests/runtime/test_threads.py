@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from scratchgrad.runtime import threads
+from scratchgrad.runtime import threads, workers
 
 
 @pytest.mark.parametrize("length, other_dims, expected", [
@@ -147,7 +147,7 @@ def test_a_forked_child_makes_its_own_pool(monkeypatch):
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if the pool answers within 10 s
         signal.alarm(10)
-        ok = threads._share([lambda: 1, lambda: 2]) == [1, 2] and threads._threads_pool is not None
+        ok = threads._share([lambda: 1, lambda: 2]) == [1, 2] and workers._threads_pool is not None
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

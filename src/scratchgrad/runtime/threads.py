@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 import time
 from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
@@ -35,12 +34,10 @@ from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from ..backend import get_array_module
-from . import machine, workspace
+from . import machine, workers, workspace
 from .blas import one_blas_thread
 
 T = TypeVar("T")
-_PREFIX = "scratchgrad"
-_threads_pool: _Pool | None = None
 _worker = threading.local()  # .busy: this thread runs tasks of _share
 _requested: int | None = None  # set by set_num_threads; None: every core this process may run on
 
@@ -68,74 +65,6 @@ def get_num_threads() -> int:
 
 def num_threads() -> int:
     return machine.available_cores() if _requested is None else _requested
-
-
-class _Pool:
-    """``workers`` daemon threads, each woken by its own semaphore to run the function it is
-    handed. A hand-off costs a semaphore release and acquire; ThreadPoolExecutor's futures,
-    queue and waiters cost several times that, which decides whether a small kernel gains from
-    threads at all (benchmarks/README.md, session 10)."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.in_use = threading.Lock()  # one _share at a time has the threads; a concurrent one runs alone
-        self._jobs: list[Callable[[], None] | None] = [None] * workers
-        self._wake = [threading.Semaphore(0) for _ in range(workers)]
-        self._done = threading.Semaphore(0)
-        for k in range(workers):
-            threading.Thread(target=self._serve, args=(k,), name=f"{_PREFIX}-{k}", daemon=True).start()
-
-    def _serve(self, k: int) -> None:
-        while True:
-            self._wake[k].acquire()
-            job = self._jobs[k]
-            if job is None:
-                return
-            try:
-                job()
-            except BaseException:  # noqa: BLE001 - _share's work records its tasks' errors; the thread stays
-                pass
-            finally:
-                self._done.release()
-
-    def run(self, work: Callable[[], None], helpers: int) -> None:
-        """``work`` on ``helpers`` of the threads and on this one; returns once every call has returned."""
-        for k in range(helpers):
-            self._jobs[k] = work
-            self._wake[k].release()
-        try:
-            work()
-        finally:
-            for _ in range(helpers):
-                self._done.acquire()
-
-    def close(self) -> None:
-        """Let the threads end (each once its current job, if any, is done)."""
-        for k in range(self.workers):
-            self._jobs[k] = None
-            self._wake[k].release()
-
-
-def _pool() -> _Pool:
-    """The pool of ``num_threads() - 1`` threads (the calling thread is the other worker, see
-    ``_share``), made again when the count changed."""
-    global _threads_pool
-    workers = max(1, num_threads() - 1)
-    if _threads_pool is None or _threads_pool.workers != workers:
-        if _threads_pool is not None:
-            _threads_pool.close()
-        _threads_pool = _Pool(workers)
-    return _threads_pool
-
-
-def _forget_pool() -> None:
-    """In a forked child: the pool's threads were not copied, so the next call makes a new pool."""
-    global _threads_pool
-    _threads_pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _in_pool() -> bool:
@@ -169,12 +98,12 @@ def _share(tasks: Sequence[Callable[[], T]], helpers: int | None = None) -> list
             _worker.busy = False
 
     count = min(num_threads(), len(tasks)) - 1 if helpers is None else helpers
-    pool = _pool() if count > 0 else None
-    if pool is not None and pool.in_use.acquire(blocking=False):
+    threads = workers.of(max(1, num_threads() - 1)) if count > 0 else None
+    if threads is not None and threads.in_use.acquire(blocking=False):
         try:
-            pool.run(work, min(count, pool.workers))  # returns after an error too: no task still runs
+            threads.run(work, min(count, threads.workers))  # returns after an error too: no task still runs
         finally:
-            pool.in_use.release()
+            threads.in_use.release()
     else:
         work()
     if errors:
