@@ -5,7 +5,7 @@
     python benchmarks/engine_vs_torch.py --workloads small_cnn,c5l3_bn_28 --steps 9
 
 A step is forward + cross-entropy + backward + Adam, in float32. Both engines get the same
-weights, the same batch and the same threads (all cores); after one warm-up step each their
+weights, the same batch and the same threads (all cores); after ``WARMUP_STEPS`` steps each their
 steps alternate (A A B B A A B B ..., the first of each pair untimed: see ``alternate``) so that
 the drift of a shared machine hits both, and the table gives the medians. Effective GFLOP/s
 counts the multiply-adds of direct convolution and of the Linear layers (forward, input
@@ -60,6 +60,7 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
 }
 TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
 PROFILED_STEPS = 3
+WARMUP_STEPS = 7  # 1 + 2 x scratchgrad.runtime.threads.TRIALS: AUTOTUNE's untimed call and its trials
 THREADS = {"count": os.cpu_count() or 1}  # both engines' threads; --threads sets it
 
 
@@ -158,7 +159,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 # ------------------------------------------------------------------ measurements
 def alternate(steps: dict[str, Callable[[], Any]], count: int,
               faults: dict[str, list[int]] | None = None) -> dict[str, list[float]]:
-    """One warm-up step each, then ``count`` rounds in which each engine in turn runs an
+    """Warm-up steps for each, then ``count`` rounds in which each engine in turn runs an
     untimed lead-in step and a timed one, back to back, as in a training loop.
 
     The lead-in step absorbs what the other engine leaves behind: its worker threads spin for
@@ -170,9 +171,12 @@ def alternate(steps: dict[str, Callable[[], Any]], count: int,
     OpenMP threads, which spin between kernels, 56 and 58 ms).
 
     ``faults``, if given, receives each timed step's page faults (minor faults of the process).
+    The warm-up is ``WARMUP_STEPS`` steps each: enough for scratchgrad's ``threads.AUTOTUNE``
+    to finish timing its kernels both ways, as it has after the first steps of any training run.
     """
     for step in steps.values():
-        step()
+        for _ in range(WARMUP_STEPS):
+            step()
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(count):
         for name, step in steps.items():

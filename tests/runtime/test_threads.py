@@ -168,3 +168,15 @@ def test_concurrent_shares_from_two_threads_both_finish(monkeypatch):
     release.set()
     first.join(10), second.join(10)
     assert results == {"first": ["first", "first"], "second": ["second", "second"]}
+
+
+def test_the_benchmarks_warm_up_until_autotune_has_chosen():
+    """engine_vs_torch (and compare_versions, which uses its ``alternate``) must not time trial steps."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_vs_torch.py"
+    spec = importlib.util.spec_from_file_location("engine_vs_torch", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.WARMUP_STEPS >= 1 + 2 * threads.TRIALS
