@@ -6,5 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 out=${1:-results}
 ${SCRATCHGRAD:-scratchgrad} report results/runs/*/* -o "$out/tables.md" --csv "$out/runs.csv" \
+  --contrast "BEST model vs base (BatchNorm, no conv dropout, fc dropout 0.5 -> 0.3)=fashion-mnist-5-cpu:fashion-mnist-1-cpu" \
+  --contrast "extra augmentation (ColorJitter)=fashion-mnist-3-cpu:fashion-mnist-5-cpu" \
   --contrast "no dropout (fc dropout 0.3 -> 0)=fashion-mnist-4-cpu:fashion-mnist-3-cpu" \
   --contrast "SGD vs Adam, the study's pair (the augmentation differs too)=fashion-mnist-2-cpu:fashion-mnist-1-cpu"
