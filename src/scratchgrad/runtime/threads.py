@@ -189,11 +189,11 @@ def tapered_chunks(size: int, chunk: int) -> list[slice]:
 
 
 def run_chunks(xp: Any, blocks: Sequence[Any], kernel: Callable[[Any], T],
-               combine: Callable[[T, T], T] | None = None, work: int | None = None) -> T | None:
+               combine: Callable[[T, T], T] | None = None, work: Hashable = None) -> T | None:
     """``kernel(block)`` for every block, concurrently, each on one core with BLAS on one thread;
     returns the results folded by ``combine`` in block order (None without ``combine``).
-    ``work`` (a size of the whole work: FLOPs, bytes) tells calls of one kernel on different
-    sizes apart for ``_concurrently``.
+    ``work`` (hashable, e.g. the operands' shapes) tells calls of one kernel on different sizes
+    apart for ``_concurrently``.
 
     Called from the pool's own threads, or with one block, the calls run one after another on
     this thread (still with BLAS on one thread); on other array modules than NumPy, one after
