@@ -135,3 +135,17 @@ def test_experiment_files_hold_the_study_values(name):
     else:
         assert config["model"]["name"] == setting and optim["name"] == "adam" and config["epochs"] == 150
         assert config["augment"]["preset"] == ("study" if dataset == "mnist" else "study+jitter")
+
+
+CPU_SIZED = sorted(path.stem for path in EXPERIMENTS.glob("*-cpu.toml") if (EXPERIMENTS / f"{path.stem[:-4]}.toml").exists())
+
+
+@pytest.mark.parametrize("name", CPU_SIZED)
+def test_cpu_sized_files_reduce_only_width_and_epochs(name):
+    """A ``-cpu`` file is its full recipe with fewer epochs and a width multiplier, nothing else,
+    so that its rows in results/ differ from the study's recipe only where they say so."""
+    full, reduced = load_config(EXPERIMENTS / f"{name[:-4]}.toml"), load_config(EXPERIMENTS / f"{name}.toml")
+    assert reduced["epochs"] < full["epochs"] and 0 < reduced["model"]["width"] < 1
+    for config in (full, reduced):  # the name is the file's; a schedule's length follows epochs
+        del config["name"], config["epochs"], config["model"]["width"], config["schedule"]["total_epochs"]
+    assert reduced == full
