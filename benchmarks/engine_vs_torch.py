@@ -57,6 +57,8 @@ WORKLOADS: dict[str, tuple[str, dict[str, Any], tuple[int, int, int, int]]] = {
     # the results' Fashion-MNIST recipe (experiments/fashion-mnist-3-cpu.toml): width 0.25, batch 64
     "c5l3_bn_28_w025": ("c5l3", {"batchnorm": True, "in_channels": 1, "input_size": 28, "width": 0.25, "fc_dropout": 0.3},
                         (64, 1, 28, 28)),
+    # time_to_accuracy.py's fast and short recipes: width 0.5, batch 256
+    "small_cnn_w05_b256": ("small_cnn", {"in_channels": 1, "input_size": 28, "width": 0.5}, (256, 1, 28, 28)),
 }
 TARGETS = {"step_ratio": 1.0, "matmul_fraction": 0.70, "memory_ratio": 1.5}
 PROFILED_STEPS = 3

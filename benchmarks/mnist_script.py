@@ -31,6 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=float, default=3, help="length of the OneCycle schedule")
     parser.add_argument("--max-lr", type=float, default=3e-3)
     parser.add_argument("--eval-every", type=int, default=117, help="steps between test evaluations")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--target", type=float, default=0.99)
     return parser.parse_args()
 
@@ -84,7 +85,8 @@ def main() -> None:
         if len(order) < args.batch_size:
             order = rng.permutation(len(x_train))
         batch, order = order[:args.batch_size], order[args.batch_size:]
-        loss = F.cross_entropy(model(torch.from_numpy(x_train[batch])), torch.from_numpy(y_train[batch]))
+        loss = F.cross_entropy(model(torch.from_numpy(x_train[batch])), torch.from_numpy(y_train[batch]),
+                               label_smoothing=args.label_smoothing)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -137,7 +137,8 @@ def test_experiment_files_hold_the_study_values(name):
         assert config["augment"]["preset"] == ("study" if dataset == "mnist" else "study+jitter")
 
 
-CPU_SIZED = sorted(path.stem for path in EXPERIMENTS.glob("*-cpu.toml") if (EXPERIMENTS / f"{path.stem[:-4]}.toml").exists())
+CPU_SIZED = sorted(path.stem for path in EXPERIMENTS.glob("*-cpu.toml")
+                   if (EXPERIMENTS / f"{path.stem[:-4]}.toml").exists())
 
 
 @pytest.mark.parametrize("name", CPU_SIZED)
