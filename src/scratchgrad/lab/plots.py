@@ -23,53 +23,74 @@ def plot_curves(rows: Rows, path: str | Path, title: str = "") -> None:
     _save(figure, path)
 
 
-def plot_groups(groups: Sequence[tuple[str, Sequence[Rows]]], path: str | Path, title: str = "") -> None:
-    """Several settings, each ``(label, rows of each seed's run)``: test loss and accuracy per epoch.
+def plot_groups(groups: Sequence[tuple[str, str, Sequence[Rows]]], path: str | Path, title: str = "") -> None:
+    """Several settings, each ``(panel, label, rows of each seed's run)``: test accuracy and loss
+    per epoch, one row of the two panels per ``panel`` (e.g. the dataset), in first-seen order.
 
     One color per setting: the mean over its runs as a line and mean ± std as a band; the
     validation accuracy (where held out) as a dashed line in the accuracy panel.
     """
-    import numpy as np
-
-    figure, (loss_axes, acc_axes) = _figure(2, title)
-    for label, runs in groups:
-        epochs = min(len(rows) for rows in runs)
-        x = [row["epoch"] for row in runs[0][:epochs]]
-        line = None
-        for axes, key, scale in ((acc_axes, "test_acc", 100), (loss_axes, "test_loss", 1), (acc_axes, "val_acc", 100)):
-            values = scale * np.array([[row[key] for row in rows[:epochs]] for rows in runs])
-            if np.isnan(values).all():
-                continue
-            mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(epochs)
-            color = line.get_color() if line is not None else None
-            drawn, = axes.plot(x, mean, "--" if key == "val_acc" else "-", color=color,
-                               label=f"{label}, val" if key == "val_acc" else label)
-            line = line or drawn
-            if key != "val_acc":
-                axes.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2, linewidth=0)
-    _finish(loss_axes, acc_axes, prefix="test ")
+    panels = list(dict.fromkeys(panel for panel, _, _ in groups))
+    figure, axes = _figure(2, title, rows=len(panels))
+    for row, panel in zip(axes, panels):
+        acc_axes, loss_axes = row
+        for _, label, runs in (group for group in groups if group[0] == panel):
+            _plot_setting(acc_axes, loss_axes, label, runs)
+        _finish(loss_axes, acc_axes, prefix="test ", title=panel, legend_outside=True)
     _save(figure, path)
 
 
-def _figure(panels: int, title: str) -> tuple[Any, Any]:
+def _plot_setting(acc_axes: Any, loss_axes: Any, label: str, runs: Sequence[Rows]) -> None:
+    import numpy as np
+
+    epochs = min(len(rows) for rows in runs)
+    x = [row["epoch"] for row in runs[0][:epochs]]
+    line = None
+    for axes, key, scale in ((acc_axes, "test_acc", 100), (loss_axes, "test_loss", 1), (acc_axes, "val_acc", 100)):
+        values = scale * np.array([[row[key] for row in rows[:epochs]] for rows in runs])
+        if np.isnan(values).all():
+            continue
+        mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(epochs)
+        color = line.get_color() if line is not None else None
+        drawn, = axes.plot(x, mean, "--" if key == "val_acc" else "-", color=color,
+                           label=None if key == "val_acc" else label)
+        line = line or drawn
+        if key != "val_acc":
+            axes.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2, linewidth=0)
+
+
+def _figure(panels: int, title: str, rows: int | None = None) -> tuple[Any, Any]:
+    """A figure of ``panels`` axes side by side; with ``rows``, a (rows, panels) grid of them."""
     from matplotlib.figure import Figure  # optional dependency: pip install 'scratchgrad[plot]'
 
-    figure = Figure(figsize=(5 * panels, 3.8), layout="constrained")
-    axes = figure.subplots(1, panels)
+    if rows is None:
+        figure = Figure(figsize=(5 * panels, 3.8), layout="constrained")
+        axes = figure.subplots(1, panels)
+    else:
+        figure = Figure(figsize=(6.5 * panels, 3.6 * rows), layout="constrained")
+        axes = figure.subplots(rows, panels, squeeze=False)
     if title:
         figure.suptitle(title)
     return figure, axes
 
 
-def _finish(loss_axes: Any, acc_axes: Any, prefix: str = "") -> None:
+def _finish(loss_axes: Any, acc_axes: Any, prefix: str = "", title: str = "", legend_outside: bool = False) -> None:
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     loss_axes.set(xlabel="epoch", ylabel=f"{prefix}loss (cross-entropy)")
-    acc_axes.set(xlabel="epoch", ylabel=f"{prefix}accuracy (%)")
+    acc_axes.set(xlabel="epoch", ylabel=f"{prefix}accuracy (%)", title=title)
     for axes in (loss_axes, acc_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.legend(fontsize="small")
+    if legend_outside:  # settings by color, beside the loss panel, where no curve is drawn
+        handles, labels = acc_axes.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="gray", linestyle="--"))
+        labels.append("validation accuracy (dashed)")
+        loss_axes.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        for axes in (loss_axes, acc_axes):
+            axes.legend(fontsize="small")
 
 
 def _save(figure: Any, path: str | Path) -> None:

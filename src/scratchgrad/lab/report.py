@@ -100,8 +100,9 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
     out.parent.mkdir(parents=True, exist_ok=True)
     figure: Path | None = out.with_suffix(".png")
     try:
-        plot_groups([(_group_label(group), [result.rows for result in group]) for group in groups], figure,
-                    title="accuracy per epoch (mean ± std over seeds)")
+        settings = [(group[0].config["data"]["dataset"], _group_label(group), [result.rows for result in group])
+                    for group in groups]
+        plot_groups(settings, figure, title="accuracy per epoch (mean ± std over seeds)")
     except ImportError as error:
         echo(f"no figure: {error} (pip install 'scratchgrad[plot]')")
         figure = None
