@@ -9,4 +9,5 @@ ${SCRATCHGRAD:-scratchgrad} report results/runs/*/* -o "$out/tables.md" --csv "$
   --contrast "BEST model vs base (BatchNorm, no conv dropout, fc dropout 0.5 -> 0.3)=fashion-mnist-5-cpu:fashion-mnist-1-cpu" \
   --contrast "extra augmentation (ColorJitter)=fashion-mnist-3-cpu:fashion-mnist-5-cpu" \
   --contrast "no dropout (fc dropout 0.3 -> 0)=fashion-mnist-4-cpu:fashion-mnist-3-cpu" \
-  --contrast "SGD vs Adam, the study's pair (the augmentation differs too)=fashion-mnist-2-cpu:fashion-mnist-1-cpu"
+  --contrast "SGD vs Adam, the study's pair (the augmentation differs too)=fashion-mnist-2-cpu:fashion-mnist-1-cpu" \
+  --contrast "ResNet18 vs C5L3 BEST (both width 0.25, the same recipe)=fashion-mnist-resnet18-cpu:fashion-mnist-3-cpu"
