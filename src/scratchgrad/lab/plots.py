@@ -85,8 +85,9 @@ def _finish(loss_axes: Any, acc_axes: Any, prefix: str = "", title: str = "", le
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend_outside:  # settings by color, beside the loss panel, where no curve is drawn
         handles, labels = acc_axes.get_legend_handles_labels()
-        handles.append(Line2D([], [], color="gray", linestyle="--"))
-        labels.append("validation accuracy (dashed)")
+        if any(line.get_linestyle() == "--" for line in acc_axes.get_lines()):
+            handles.append(Line2D([], [], color="gray", linestyle="--"))
+            labels.append("validation accuracy (dashed)")
         loss_axes.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     else:
         for axes in (loss_axes, acc_axes):
