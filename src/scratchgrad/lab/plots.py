@@ -13,7 +13,7 @@ Rows = Sequence[dict[str, float]]
 
 def plot_curves(rows: Rows, path: str | Path, title: str = "") -> None:
     """One run: train, validation (when held out) and test loss and accuracy, per epoch."""
-    figure, (loss_axes, acc_axes) = _figure(2, title)
+    figure, [(loss_axes, acc_axes)] = _figure(2, title)
     epochs = [row["epoch"] for row in rows]
     has_val = any(row["val_acc"] == row["val_acc"] for row in rows)  # nan != nan: no split
     for split, style in (("train", "--"), ("val", ":"), ("test", "-"))[:: 1 if has_val else 2]:
@@ -31,7 +31,7 @@ def plot_groups(groups: Sequence[tuple[str, str, Sequence[Rows]]], path: str | P
     validation accuracy (where held out) as a dashed line in the accuracy panel.
     """
     panels = list(dict.fromkeys(panel for panel, _, _ in groups))
-    figure, axes = _figure(2, title, rows=len(panels))
+    figure, axes = _figure(2, title, rows=len(panels), panel_width=6.5)  # room for the legend
     for row, panel in zip(axes, panels):
         acc_axes, loss_axes = row
         for _, label, runs in (group for group in groups if group[0] == panel):
@@ -59,16 +59,12 @@ def _plot_setting(acc_axes: Any, loss_axes: Any, label: str, runs: Sequence[Rows
             axes.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2, linewidth=0)
 
 
-def _figure(panels: int, title: str, rows: int | None = None) -> tuple[Any, Any]:
-    """A figure of ``panels`` axes side by side; with ``rows``, a (rows, panels) grid of them."""
+def _figure(panels: int, title: str, rows: int = 1, panel_width: float = 5) -> tuple[Any, Any]:
+    """A figure of ``rows`` x ``panels`` axes (a 2-D array of them)."""
     from matplotlib.figure import Figure  # optional dependency: pip install 'scratchgrad[plot]'
 
-    if rows is None:
-        figure = Figure(figsize=(5 * panels, 3.8), layout="constrained")
-        axes = figure.subplots(1, panels)
-    else:
-        figure = Figure(figsize=(6.5 * panels, 3.6 * rows), layout="constrained")
-        axes = figure.subplots(rows, panels, squeeze=False)
+    figure = Figure(figsize=(panel_width * panels, 3.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, panels, squeeze=False)
     if title:
         figure.suptitle(title)
     return figure, axes
