@@ -118,3 +118,22 @@ def test_report_contrast_errors_name_the_argument(contrast, message, tmp_path, c
     runs = [fake_run(tmp_path / name, 0, [0.8], val=[0.7], name=name) for name in ("base", "new")]
     assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md"), "--contrast", contrast]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_report_sets_each_engine_against_scratch_with_the_pooled_seed_spread(tmp_path):
+    scratch = [fake_run(tmp_path / "s", seed, [0.80, last], val=[0.70, 0.80]) for seed, last in ((0, 0.85), (1, 0.87))]
+    torch = [fake_run(tmp_path / "t", 0, [0.90, 0.86], val=[0.90, 0.70], engine="torch")]
+    alone = [fake_run(tmp_path / "a", 0, [0.5], val=[0.5], name="alone", engine="torch")]
+    out = tmp_path / "r.md"
+    assert main(["report", *map(str, scratch + torch + alone), "-o", str(out)]) == 0
+    (row,) = table(out.read_text().split("## Engines")[1])  # "alone" ran on one engine only
+    setting, dataset, engine, seeds, value, reference, difference, std, within = row
+    assert (setting, engine, seeds, value) == ("setting", "torch", "1", "90.00")  # its best val epoch is the first
+    assert reference == f"86.00 ± {np.std([85, 87], ddof=1):.2f} (2 seeds)"
+    assert difference == "+4.00" and std == f"{math.sqrt(2):.2f}" and within == "no"  # 4 > 2 * 1.41
+
+
+def test_report_has_no_engine_table_when_every_config_ran_on_one_engine(tmp_path):
+    runs = [fake_run(tmp_path, seed, [0.8], val=[0.7]) for seed in (0, 1)]
+    assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
+    assert "## Engines" not in (tmp_path / "r.md").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .rundir import write_atomic
 
@@ -23,40 +23,59 @@ def plot_curves(rows: Rows, path: str | Path, title: str = "") -> None:
     _save(figure, path)
 
 
-def plot_groups(groups: Sequence[tuple[str, str, Sequence[Rows]]], path: str | Path, title: str = "") -> None:
-    """Several settings, each ``(panel, label, rows of each seed's run)``: test accuracy and loss
-    per epoch, one row of the two panels per ``panel`` (e.g. the dataset), in first-seen order.
+class Setting(NamedTuple):
+    """One line of a groups figure: ``runs`` holds each seed's metrics rows."""
 
-    One color per setting: the mean over its runs as a line and mean ± std as a band; the
-    validation accuracy (where held out) as a dashed line in the accuracy panel.
+    panel: str  # the row of panels it is drawn in (e.g. the dataset)
+    label: str
+    runs: Sequence[Rows]
+    color_key: str = ""  # settings with the same key share a color (e.g. one config on two engines)
+    marked: bool = False  # drawn with markers, to tell it from the unmarked setting of its color
+
+
+def plot_groups(settings: Sequence[Setting], path: str | Path, title: str = "") -> None:
+    """Test error (log scale, so that 0.5 % and 1 % are as far apart as 10 % and 20 %) and test loss
+    per epoch, one row of the two panels per ``panel``, in first-seen order.
+
+    Each setting: the mean over its runs as a line and mean ± std as a band; the validation error
+    (where held out) as a dashed line in the error panel.
     """
-    panels = list(dict.fromkeys(panel for panel, _, _ in groups))
+    panels = list(dict.fromkeys(setting.panel for setting in settings))
     figure, axes = _figure(2, title, rows=len(panels), panel_width=6.5)  # room for the legend
     for row, panel in zip(axes, panels):
-        acc_axes, loss_axes = row
-        for _, label, runs in (group for group in groups if group[0] == panel):
-            _plot_setting(acc_axes, loss_axes, label, runs)
-        _finish(loss_axes, acc_axes, prefix="test ", title=panel, legend_outside=True)
+        error_axes, loss_axes = row
+        drawn = [setting for setting in settings if setting.panel == panel]
+        keys = list(dict.fromkeys(setting.color_key or setting.label for setting in drawn))
+        for setting in drawn:
+            _plot_setting(error_axes, loss_axes, setting, f"C{keys.index(setting.color_key or setting.label) % 10}")
+        error_axes.set_yscale("log")
+        error_axes.yaxis.set_major_formatter("{x:g}")
+        error_axes.yaxis.set_minor_formatter("{x:g}")
+        _finish(loss_axes, error_axes, prefix="test ", title=panel, legend_outside=True, metric="error")
     _save(figure, path)
 
 
-def _plot_setting(acc_axes: Any, loss_axes: Any, label: str, runs: Sequence[Rows]) -> None:
+def _plot_setting(error_axes: Any, loss_axes: Any, setting: Setting, color: str) -> None:
     import numpy as np
 
-    epochs = min(len(rows) for rows in runs)
-    x = [row["epoch"] for row in runs[0][:epochs]]
-    line = None
-    for axes, key, scale in ((acc_axes, "test_acc", 100), (loss_axes, "test_loss", 1), (acc_axes, "val_acc", 100)):
-        values = scale * np.array([[row[key] for row in rows[:epochs]] for rows in runs])
+    epochs = min(len(rows) for rows in setting.runs)
+    x = [row["epoch"] for row in setting.runs[0][:epochs]]
+    marker = "x" if setting.marked else None
+    for axes, key, to_plot in ((error_axes, "test_acc", _error), (loss_axes, "test_loss", float),
+                               (error_axes, "val_acc", _error)):
+        values = np.array([[to_plot(row[key]) for row in rows[:epochs]] for rows in setting.runs])
         if np.isnan(values).all():
             continue
-        mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(epochs)
-        color = line.get_color() if line is not None else None
-        drawn, = axes.plot(x, mean, "--" if key == "val_acc" else "-", color=color,
-                           label=None if key == "val_acc" else label)
-        line = line or drawn
-        if key != "val_acc":
-            axes.fill_between(x, mean - std, mean + std, color=drawn.get_color(), alpha=0.2, linewidth=0)
+        mean, std = values.mean(0), values.std(0, ddof=1) if len(setting.runs) > 1 else np.zeros(epochs)
+        validation = key == "val_acc"
+        axes.plot(x, mean, "--" if validation else "-", color=color, marker=marker,
+                  label=None if validation else setting.label)
+        if not validation:
+            axes.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def _error(accuracy: float) -> float:
+    return 100 * (1 - accuracy)
 
 
 def _figure(panels: int, title: str, rows: int = 1, panel_width: float = 5) -> tuple[Any, Any]:
@@ -70,23 +89,24 @@ def _figure(panels: int, title: str, rows: int = 1, panel_width: float = 5) -> t
     return figure, axes
 
 
-def _finish(loss_axes: Any, acc_axes: Any, prefix: str = "", title: str = "", legend_outside: bool = False) -> None:
+def _finish(loss_axes: Any, metric_axes: Any, prefix: str = "", title: str = "", legend_outside: bool = False,
+            metric: str = "accuracy") -> None:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     loss_axes.set(xlabel="epoch", ylabel=f"{prefix}loss (cross-entropy)")
-    acc_axes.set(xlabel="epoch", ylabel=f"{prefix}accuracy (%)", title=title)
-    for axes in (loss_axes, acc_axes):
+    metric_axes.set(xlabel="epoch", ylabel=f"{prefix}{metric} (%)", title=title)
+    for axes in (loss_axes, metric_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend_outside:  # settings by color, beside the loss panel, where no curve is drawn
-        handles, labels = acc_axes.get_legend_handles_labels()
-        if any(line.get_linestyle() == "--" for line in acc_axes.get_lines()):
+        handles, labels = metric_axes.get_legend_handles_labels()
+        if any(line.get_linestyle() == "--" for line in metric_axes.get_lines()):
             handles.append(Line2D([], [], color="gray", linestyle="--"))
-            labels.append("validation accuracy (dashed)")
+            labels.append(f"validation {metric} (dashed)")
         loss_axes.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     else:
-        for axes in (loss_axes, acc_axes):
+        for axes in (loss_axes, metric_axes):
             axes.legend(fontsize="small")
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..models import describe, model_options
 from .config import ConfigError, dump_toml
-from .plots import plot_groups
+from .plots import Setting, plot_groups
 from .rundir import CONFIG, LOG, METRICS_FILE, RunDir, write_atomic
 
 OPTION_COLUMNS = ["BatchNorm", "conv dropout", "fc dropout"]  # filled from the models' option specs
@@ -39,6 +39,8 @@ CSV_COLUMNS = ["experiment", "name", "dataset", "model", "options", "engine", "d
 CONTRAST_HEADER = ["contrast", "difference", "engine", "paired seeds", "Δ test acc at best val epoch (points)",
                    "Δ best test acc over epochs (points) [study's protocol]", "Δ val acc after epoch 1 (points)",
                    "Δ val acc after the last common epoch (points)"]
+ENGINE_HEADER = ["setting", "dataset", "engine", "seeds", "test acc at best val epoch (%)", "scratch engine's (%)",
+                 "Δ against scratch (points)", "pooled seed std (points)", "within 2 std"]
 Contrast = tuple[str, str, str]  # (label, name of the setting, name of the setting it is compared with)
 
 
@@ -100,9 +102,10 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
     out.parent.mkdir(parents=True, exist_ok=True)
     figure: Path | None = out.with_suffix(".png")
     try:
-        settings = [(group[0].config["data"]["dataset"], _group_label(group), [result.rows for result in group])
-                    for group in groups]
-        plot_groups(settings, figure, title="accuracy per epoch (mean ± std over seeds)")
+        settings = [Setting(config["data"]["dataset"], _group_label(group), [result.rows for result in group],
+                            color_key=config["name"], marked=config["engine"] != "scratch")
+                    for group in groups for config in [group[0].config]]
+        plot_groups(settings, figure, title="test error per epoch (mean ± std over seeds; other engines marked ×)")
     except ImportError as error:
         echo(f"no figure: {error} (pip install 'scratchgrad[plot]')")
         figure = None
@@ -112,6 +115,12 @@ def report(paths: Sequence[str | Path], out: str | Path = "report.md", echo: Any
         lines += ["## Contrasts", "", markdown_table(CONTRAST_HEADER, contrast_rows(results, contrasts)), "",
                   "Each difference is the first setting's minus the second's, seed by seed (the same seed draws the "
                   "same validation split and data order), then mean ± std over the seeds both ran.", ""]
+    engines = engine_rows(results)
+    if engines:
+        lines += ["## Engines", "", markdown_table(ENGINE_HEADER, engines), "",
+                  "The same config on another engine against the scratch engine: the difference of the means over "
+                  "seeds, and the seed std pooled over both engines' runs; *within 2 std* when the difference is "
+                  "at most twice that spread (\"–\": too few seeds to have a spread).", ""]
     lines += ["*Test acc at best val epoch*: the epoch with the best accuracy on the validation split held out of "
               "the training set (`data.val_split`), the test set read only there. *Best test acc over epochs*: "
               "the epoch chosen on the test set itself, as the study did; for comparison with its table only. "
@@ -152,6 +161,34 @@ def contrast_rows(results: Sequence[RunResult], contrasts: Sequence[Contrast]) -
                          delta(lambda result: result.test_at_best_val), delta(lambda result: result.best_acc),
                          delta(val_after(lambda result: 1)),
                          delta(val_after(lambda result: common[result.config["seed"]]))])
+    return rows
+
+
+def engine_rows(results: Sequence[RunResult]) -> list[list[str]]:
+    """Each config that ran on the scratch engine and another: the other engine's test acc at the best val epoch
+    against scratch's, with the seed std pooled over both (runs without a validation split are left out)."""
+    configs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    names: dict[str, RunResult] = {}
+    for result in results:
+        if result.best_val_epoch is not None:
+            settings = {key: value for key, value in result.config.items() if key not in ("seed", "run", "engine")}
+            configs[dump_toml(settings)][result.config["engine"]].append(100 * result.test_at_best_val)
+            names.setdefault(dump_toml(settings), result)
+    rows = []
+    for key, engines in configs.items():
+        scratch = engines.get("scratch")
+        for engine, values in engines.items() if scratch else ():
+            if engine == "scratch":
+                continue
+            difference = statistics.mean(values) - statistics.mean(scratch)
+            squares = sum((v - statistics.mean(group)) ** 2 for group in (values, scratch) for v in group)
+            freedom = len(values) + len(scratch) - 2
+            std = math.sqrt(squares / freedom) if freedom else math.nan
+            config = names[key].config
+            rows.append([config["name"], config["data"]["dataset"], engine, str(len(values)), _spread(values, 2),
+                         f"{_spread(scratch, 2)} ({len(scratch)} seed{'s' if len(scratch) > 1 else ''})",
+                         f"{difference:+.2f}", "–" if math.isnan(std) else f"{std:.2f}",
+                         "–" if math.isnan(std) else ("yes" if abs(difference) <= 2 * std else "no")])
     return rows
 
 
