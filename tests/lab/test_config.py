@@ -150,3 +150,18 @@ def test_cpu_sized_files_reduce_only_width_and_epochs(name):
     for config in (full, reduced):  # the name is the file's; a schedule's length follows epochs
         del config["name"], config["epochs"], config["model"]["width"], config["schedule"]["total_epochs"]
     assert reduced == full
+
+
+OWN_RECIPES = sorted(path.stem for path in EXPERIMENTS.glob("*-onecycle-cpu.toml"))
+
+
+@pytest.mark.parametrize("name", OWN_RECIPES)
+def test_own_recipe_files_change_only_the_schedule_and_augmentation(name):
+    """``X-onecycle-cpu`` is ``X-cpu`` with our recipe (OneCycle to 10x the study's rate, no augmentation),
+    the same for every model, so that its row differs from the study's recipe only there."""
+    base = load_config(EXPERIMENTS / f"{name.replace('-onecycle', '')}.toml")
+    own = load_config(EXPERIMENTS / f"{name}.toml")
+    assert (own["schedule"]["name"], own["schedule"]["max_lr"], own["augment"]["preset"]) == ("onecycle", 3e-3, "none")
+    for config in (base, own):
+        del config["name"], config["schedule"], config["augment"]
+    assert own == base
