@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -137,3 +138,12 @@ def test_report_has_no_engine_table_when_every_config_ran_on_one_engine(tmp_path
     runs = [fake_run(tmp_path, seed, [0.8], val=[0.7]) for seed in (0, 1)]
     assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
     assert "## Engines" not in (tmp_path / "r.md").read_text()
+
+
+def test_report_figure_of_an_error_of_zero_draws_without_warnings(tmp_path):
+    pytest.importorskip("matplotlib")
+    runs = [fake_run(tmp_path, 0, [0.9, 1.0], val=[0.95, 1.0])]  # no log axis for a 0 % error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
+    assert (tmp_path / "r.png").is_file()

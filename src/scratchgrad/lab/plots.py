@@ -34,8 +34,8 @@ class Setting(NamedTuple):
 
 
 def plot_groups(settings: Sequence[Setting], path: str | Path, title: str = "") -> None:
-    """Test error (log scale, so that 0.5 % and 1 % are as far apart as 10 % and 20 %) and test loss
-    per epoch, one row of the two panels per ``panel``, in first-seen order.
+    """Test error (log scale, so that 0.5 % and 1 % are as far apart as 10 % and 20 %; linear where an
+    error is 0) and test loss per epoch, one row of the two panels per ``panel``, in first-seen order.
 
     Each setting: the mean over its runs as a line and mean ± std as a band; the validation error
     (where held out) as a dashed line in the error panel.
@@ -48,9 +48,10 @@ def plot_groups(settings: Sequence[Setting], path: str | Path, title: str = "") 
         keys = list(dict.fromkeys(setting.color_key or setting.label for setting in drawn))
         for setting in drawn:
             _plot_setting(error_axes, loss_axes, setting, f"C{keys.index(setting.color_key or setting.label) % 10}")
-        error_axes.set_yscale("log")
-        error_axes.yaxis.set_major_formatter("{x:g}")
-        error_axes.yaxis.set_minor_formatter("{x:g}")
+        if all(line.get_ydata().min() > 0 for line in error_axes.get_lines()):  # an error of 0 has no log
+            error_axes.set_yscale("log")
+            error_axes.yaxis.set_major_formatter("{x:g}")
+            error_axes.yaxis.set_minor_formatter("{x:g}")
         _finish(loss_axes, error_axes, prefix="test ", title=panel, legend_outside=True, metric="error")
     _save(figure, path)
 
