@@ -176,10 +176,10 @@ def engine_rows(results: Sequence[RunResult]) -> list[list[str]]:
             names.setdefault(dump_toml(settings), result)
     rows = []
     for key, engines in configs.items():
-        scratch = engines.get("scratch")
-        for engine, values in engines.items() if scratch else ():
-            if engine == "scratch":
-                continue
+        scratch = engines.pop("scratch", None)
+        if scratch is None:
+            continue
+        for engine, values in engines.items():
             difference = statistics.mean(values) - statistics.mean(scratch)
             squares = sum((v - statistics.mean(group)) ** 2 for group in (values, scratch) for v in group)
             freedom = len(values) + len(scratch) - 2
