@@ -147,3 +147,10 @@ def test_report_figure_of_an_error_of_zero_draws_without_warnings(tmp_path):
         warnings.simplefilter("error")
         assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
     assert (tmp_path / "r.png").is_file()
+
+
+def test_report_groups_runs_that_differ_only_in_the_thread_count(tmp_path):
+    runs = [fake_run(tmp_path / "a", 0, [0.8], val=[0.7]), fake_run(tmp_path / "b", 1, [0.9], val=[0.7], threads="1")]
+    assert main(["report", *map(str, runs), "-o", str(tmp_path / "r.md")]) == 0
+    (row,) = table((tmp_path / "r.md").read_text())
+    assert row[10] == "2" and row[11] == f"85.00 ± {np.std([80, 90], ddof=1):.2f}"

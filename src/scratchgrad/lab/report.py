@@ -1,7 +1,7 @@
 """``scratchgrad report``: the study's Table 1 for a set of runs, one figure of their curves, and runs.csv.
 
-Runs whose configs differ only in the seed form one row, with mean ± std over the seeds.
-Two numbers are reported side by side:
+Runs whose configs differ only in the seed (and the thread count, which is not part of the recipe)
+form one row, with mean ± std over the seeds. Two numbers are reported side by side:
 
 - **test acc at best val epoch** (the honest protocol): the epoch is chosen on the
   validation split held out of the training set (``data.val_split``) and the test set is
@@ -171,9 +171,9 @@ def engine_rows(results: Sequence[RunResult]) -> list[list[str]]:
     names: dict[str, RunResult] = {}
     for result in results:
         if result.best_val_epoch is not None:
-            settings = {key: value for key, value in result.config.items() if key not in ("seed", "run", "engine")}
-            configs[dump_toml(settings)][result.config["engine"]].append(100 * result.test_at_best_val)
-            names.setdefault(dump_toml(settings), result)
+            key = _recipe(result.config, "engine")
+            configs[key][result.config["engine"]].append(100 * result.test_at_best_val)
+            names.setdefault(key, result)
     rows = []
     for key, engines in configs.items():
         scratch = engines.pop("scratch", None)
@@ -242,12 +242,17 @@ def _percent(accuracy: float) -> str:
 
 
 def _group(results: list[RunResult]) -> list[list[RunResult]]:
-    """Runs whose configs are equal except for the seed, in first-seen order."""
+    """Runs of one recipe (``_recipe``), in first-seen order."""
     groups: dict[str, list[RunResult]] = {}
     for result in results:
-        settings = {key: value for key, value in result.config.items() if key not in ("seed", "run")}
-        groups.setdefault(dump_toml(settings), []).append(result)
+        groups.setdefault(_recipe(result.config), []).append(result)
     return list(groups.values())
+
+
+def _recipe(config: dict[str, Any], *also: str) -> str:
+    """The config without the keys that are not part of the recipe: the seed, the run's provenance
+    and the thread count (and ``also``), as a comparable string."""
+    return dump_toml({key: value for key, value in config.items() if key not in ("seed", "run", "threads", *also)})
 
 
 def _group_label(group: list[RunResult]) -> str:
