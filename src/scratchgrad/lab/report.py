@@ -168,12 +168,12 @@ def engine_rows(results: Sequence[RunResult]) -> list[list[str]]:
     """Each config that ran on the scratch engine and another: the other engine's test acc at the best val epoch
     against scratch's, with the seed std pooled over both (runs without a validation split are left out)."""
     configs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    names: dict[str, RunResult] = {}
+    first: dict[str, dict[str, Any]] = {}  # a config of each recipe, for its name and dataset
     for result in results:
         if result.best_val_epoch is not None:
             key = _recipe(result.config, "engine")
             configs[key][result.config["engine"]].append(100 * result.test_at_best_val)
-            names.setdefault(key, result)
+            first.setdefault(key, result.config)
     rows = []
     for key, engines in configs.items():
         scratch = engines.pop("scratch", None)
@@ -181,15 +181,19 @@ def engine_rows(results: Sequence[RunResult]) -> list[list[str]]:
             continue
         for engine, values in engines.items():
             difference = statistics.mean(values) - statistics.mean(scratch)
-            squares = sum((v - statistics.mean(group)) ** 2 for group in (values, scratch) for v in group)
-            freedom = len(values) + len(scratch) - 2
-            std = math.sqrt(squares / freedom) if freedom else math.nan
-            config = names[key].config
-            rows.append([config["name"], config["data"]["dataset"], engine, str(len(values)), _spread(values, 2),
-                         f"{_spread(scratch, 2)} ({len(scratch)} seed{'s' if len(scratch) > 1 else ''})",
+            std = _pooled_std(values, scratch)
+            rows.append([first[key]["name"], first[key]["data"]["dataset"], engine, str(len(values)),
+                         _spread(values, 2), f"{_spread(scratch, 2)} ({_seeds(len(scratch))})",
                          f"{difference:+.2f}", "–" if math.isnan(std) else f"{std:.2f}",
                          "–" if math.isnan(std) else ("yes" if abs(difference) <= 2 * std else "no")])
     return rows
+
+
+def _pooled_std(*groups: list[float]) -> float:
+    """The std of values around their own group's mean (nan with no degree of freedom left)."""
+    squares = sum((value - mean) ** 2 for group in groups for mean in [statistics.mean(group)] for value in group)
+    freedom = sum(len(group) for group in groups) - len(groups)
+    return math.sqrt(squares / freedom) if freedom > 0 else math.nan
 
 
 def archive(paths: Sequence[str | Path], to: str | Path, echo: Any = print) -> list[Path]:
@@ -257,7 +261,11 @@ def _recipe(config: dict[str, Any], *also: str) -> str:
 
 def _group_label(group: list[RunResult]) -> str:
     config = group[0].config
-    return f"{config['name']} ({config['engine']}, {len(group)} seed{'s' if len(group) > 1 else ''})"
+    return f"{config['name']} ({config['engine']}, {_seeds(len(group))})"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'s' if count > 1 else ''}"
 
 
 def _row(group: list[RunResult]) -> list[str]:
