@@ -202,6 +202,33 @@ def test_study_presets():
     assert T.study_preset("cifar10", normalize=False)(_batch(), _rng()).dtype == np.uint8
 
 
+def _names(pipeline):
+    return [type(t).__name__ for t in pipeline.transforms]
+
+
+def test_augment_presets():
+    assert _names(T.augment_preset("none", "mnist", 28)) == ["Normalize"]
+    assert _names(T.augment_preset("study+jitter", "mnist", 28)) == _names(T.study_preset("mnist", jitter=True))
+    crop = T.augment_preset("crop+flip", "cifar10", 32)
+    assert _names(crop) == ["RandomCrop", "RandomHorizontalFlip", "Normalize"]
+    assert crop.transforms[0].size == (32, 32) and crop.transforms[0].padding == 4
+    assert T.augment_preset("crop+flip", "fashion-mnist", 28).transforms[0].padding == 3
+    for name in T.AUGMENT_PRESETS:
+        assert _names(T.augment_preset(name, "fashion-mnist", 28, train=False)) == ["Normalize"]
+    raw = T.augment_preset("crop+flip", "mnist", 28, normalize=False)
+    out = raw(_batch(n=16, c=1, h=28, w=28), _rng())
+    assert out.dtype == np.uint8 and out.shape == (16, 1, 28, 28)
+
+
+def test_crop_flip_shifts_content_by_at_most_the_padding():
+    image = np.zeros((64, 1, 28, 28), np.uint8)
+    image[:, :, 13:15, 13:15] = 255  # a centred square: flips leave it where it is
+    out = T.augment_preset("crop+flip", "mnist", 28, normalize=False)(image, _rng())
+    rows, cols = np.nonzero(out[:, 0].max(axis=0))
+    assert rows.min() >= 10 and rows.max() <= 17 and cols.min() >= 10 and cols.max() <= 17
+    assert len(np.unique(np.argmax(out[:, 0].max(axis=2), axis=1))) > 1  # the crops differ
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: T.RandomHorizontalFlip(p=2), "p: expected a probability"),
     (lambda: T.RandomRotation(-5), "degrees"),
@@ -211,6 +238,7 @@ def test_study_presets():
     (lambda: T.RandomCrop(0), "size"),
     (lambda: T.Normalize((0.5, 0.5), (0.5,)), "mean, std"),
     (lambda: T.study_preset("imagenet"), "dataset"),
+    (lambda: T.augment_preset("autoaugment", "mnist", 28), "name"),
 ])
 def test_bad_arguments_are_named(make, match):
     with pytest.raises(ValueError, match=match):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from scratchgrad.lab.build import make_data
 from scratchgrad.lab.config import ConfigError, default_config, dump_toml, load_config, parse_override
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -61,7 +62,7 @@ def test_unknown_keys_name_the_closest_valid_ones(overrides, message):
     ("optim.name=rmsprop", "expected one of sgd, adam, adamw"),
     ("data.dataset=cifar", "expected one of mnist, fashion-mnist, cifar10, mnist-sample"),
     ("model.name=alexnet", "expected one of c5l3, vgg16, resnet18, resnet50, small_cnn"),
-    ("augment.preset=heavy", "expected one of none, study, study+jitter"),
+    ("augment.preset=heavy", "expected one of none, study, study+jitter, crop+flip"),
     ("epochs=0", "epochs = 0 is out of range; expected a value >= 1"),
     ("epochs=1.5", "epochs = 1.5 has the wrong type; expected an integer"),
     ("optim.lr=-1", "optim.lr = -1.0 is out of range; expected a value > 0"),
@@ -153,15 +154,26 @@ def test_cpu_sized_files_reduce_only_width_and_epochs(name):
 
 
 OWN_RECIPES = sorted(path.stem for path in EXPERIMENTS.glob("*-onecycle-cpu.toml"))
+OWN_AUGMENTATION = {"mnist": "none", "fashion-mnist": "crop+flip"}  # flips would mirror digits
 
 
 @pytest.mark.parametrize("name", OWN_RECIPES)
 def test_own_recipe_files_change_only_the_schedule_and_augmentation(name):
-    """``X-onecycle-cpu`` is ``X-cpu`` with our recipe (OneCycle to 10x the study's rate, no augmentation),
-    the same for every model, so that its row differs from the study's recipe only there."""
+    """``X-onecycle-cpu`` is ``X-cpu`` with our recipe (OneCycle to 10x the study's rate, the dataset's
+    augmentation), the same for every model, so that its row differs from the study's recipe only there."""
     base = load_config(EXPERIMENTS / f"{name.replace('-onecycle', '')}.toml")
     own = load_config(EXPERIMENTS / f"{name}.toml")
-    assert (own["schedule"]["name"], own["schedule"]["max_lr"], own["augment"]["preset"]) == ("onecycle", 3e-3, "none")
+    recipe = (own["schedule"]["name"], own["schedule"]["max_lr"], own["augment"]["preset"])
+    assert recipe == ("onecycle", 3e-3, OWN_AUGMENTATION[own["data"]["dataset"]])
     for config in (base, own):
         del config["name"], config["schedule"], config["augment"]
     assert own == base
+
+
+def test_crop_flip_preset_crops_back_to_the_datasets_image_size():
+    data = make_data(load_config(None, ["augment.preset=crop+flip", "data.subset=20"]), prefetch=0)
+    crop = data.train.transform.transforms[0]
+    assert (type(crop).__name__, crop.size, crop.padding) == ("RandomCrop", (28, 28), 3)
+    assert [type(t).__name__ for t in data.test.transform.transforms] == ["Normalize"]
+    images, _ = next(iter(data.train))
+    assert images.shape[1:] == (1, 28, 28)

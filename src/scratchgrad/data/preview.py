@@ -8,9 +8,9 @@ import numpy as np
 
 from .dataset import ImageDataset
 from .registry import load_dataset
-from .transforms import study_preset
+from .transforms import AUGMENT_PRESETS, augment_preset
 
-PRESETS = ("study", "study+jitter")
+PRESETS = tuple(name for name in AUGMENT_PRESETS if name != "none")
 
 
 def augment_preview(dataset: str, output: str | os.PathLike, preset: str = "study",
@@ -20,7 +20,7 @@ def augment_preview(dataset: str, output: str | os.PathLike, preset: str = "stud
 
     Args:
         dataset: a name from ``scratchgrad.data.DATASET_NAMES``.
-        preset: ``"study"`` or ``"study+jitter"`` (adds ColorJitter).
+        preset: one of ``PRESETS`` (``scratchgrad.data.transforms.augment_preset``).
         rows: how many images (of different classes) to show, at most 10.
 
     Returns:
@@ -31,7 +31,7 @@ def augment_preview(dataset: str, output: str | os.PathLike, preset: str = "stud
     data = load_dataset(dataset, train=True, root=root)
     originals, labels = _one_per_class(data, rows)
     study_name = "mnist" if dataset == "mnist-sample" else dataset
-    augment = study_preset(study_name, jitter=preset == "study+jitter", normalize=False)
+    augment = augment_preset(preset, study_name, originals.shape[-1], normalize=False)
     rng = np.random.default_rng(seed)
     columns = [originals] + [augment(originals, rng) for _ in range(versions)]
     return _save_grid(columns, [data.classes[label] for label in labels], output,

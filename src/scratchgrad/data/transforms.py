@@ -33,6 +33,7 @@ Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 CIFAR10_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 MNIST_MEAN_STD = ((0.1307,), (0.3081,))
 STUDY_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+AUGMENT_PRESETS = ("none", "study", "study+jitter", "crop+flip")
 
 
 class Compose:
@@ -268,6 +269,31 @@ def study_preset(dataset: str, jitter: bool = False, train: bool = True,
     if normalize:
         steps.append(Normalize(*(CIFAR10_MEAN_STD if dataset == "cifar10" else MNIST_MEAN_STD)))
     return Compose(steps)
+
+
+def augment_preset(name: str, dataset: str, image_size: int, train: bool = True,
+                   normalize: bool = True) -> Compose:
+    """A named training pipeline: the study's, or the usual crop-and-flip recipe.
+
+    ``"none"``: normalisation only. ``"study"`` and ``"study+jitter"``: ``study_preset``.
+    ``"crop+flip"``: pad every side by an eighth of the image's side (4 pixels on 32x32, as in
+    the common CIFAR-10 recipe; 3 on 28x28), crop back at a random place, flip horizontally;
+    not the study's (it rotates MNIST and Fashion-MNIST instead of translating them).
+
+    Args:
+        name: one of ``AUGMENT_PRESETS``.
+        dataset: one of ``STUDY_DATASETS``; picks the normalisation.
+        image_size: the side of the (square) images, which ``"crop+flip"`` crops back to.
+        train: False gives the evaluation pipeline, normalisation only, whatever ``name`` is.
+        normalize: False leaves out normalisation (for viewing augmented images).
+    """
+    if name not in AUGMENT_PRESETS:
+        raise ValueError(f"name: expected one of {AUGMENT_PRESETS}, got {name!r}")
+    if name != "crop+flip" or not train:
+        return study_preset(dataset, jitter=name == "study+jitter", train=train and name != "none",
+                            normalize=normalize)
+    steps = [RandomCrop(image_size, padding=image_size // 8), RandomHorizontalFlip()]
+    return Compose(steps + study_preset(dataset, train=False, normalize=normalize).transforms)
 
 
 def _check_batch(batch: np.ndarray, transform: object, dtype: type | None = None) -> None:

@@ -46,8 +46,8 @@ def make_data(config: dict[str, Any], prefetch: int = 2) -> Data:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     preset = cfg.augment.preset
-    train_transform = transforms.study_preset(family, jitter=preset == "study+jitter", train=preset != "none")
-    test_transform = transforms.study_preset(family, train=False)
+    train_transform = transforms.augment_preset(preset, family, height)
+    test_transform = transforms.augment_preset(preset, family, height, train=False)
     seed, eval_batch = cfg.seed, cfg.eval_batch_size
     return Data(
         train=DataLoader(train_set, cfg.batch_size, shuffle=True, transform=train_transform, seed=seed,

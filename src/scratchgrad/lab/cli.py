@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from scratchgrad.data.preview import PRESETS
 from scratchgrad.lab.config import DEVICES, ENGINES as ENGINE_NAMES, ConfigError
 from scratchgrad.lab.trainer import EXIT_INTERRUPTED
 from scratchgrad.models import MODEL_NAMES
@@ -42,7 +43,7 @@ def add_augment_preview(subparsers: argparse._SubParsersAction) -> None:
         description="Save a PNG of originals beside augmented versions (the study's Figures 1 and 8).")
     parser.add_argument("--dataset", required=True,
                         choices=("mnist", "fashion-mnist", "cifar10", "mnist-sample"))
-    parser.add_argument("--preset", default="study", choices=("study", "study+jitter"))
+    parser.add_argument("--preset", default="study", choices=PRESETS)
     parser.add_argument("--root", default=None, help="folder holding the dataset (searched first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")

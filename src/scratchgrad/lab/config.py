@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DATASET_NAMES
+from ..data.transforms import AUGMENT_PRESETS
 from ..models import MODEL_NAMES, USER_MODEL_FORM, model_options, model_specs
 
 ENGINES = ("scratch", "torch")
 DEVICES = ("cpu", "cuda")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
-AUGMENT_PRESETS = ("none", "study", "study+jitter")
 
 
 class ConfigError(ValueError):
@@ -114,7 +114,8 @@ SCHEMA: dict[str, Any] = {
                                "--set epochs=N can extend a run up to it); 0: the run's epochs", minimum=0),
     },
     "augment": {
-        "preset": Key("none", "the study's augmentation; normalisation always applies", choices=AUGMENT_PRESETS),
+        "preset": Key("none", "training augmentation: the study's (study, study+jitter) or pad-crop-flip "
+                                    "(crop+flip); normalisation always applies", choices=AUGMENT_PRESETS),
     },
 }
 
