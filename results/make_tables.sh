@@ -13,4 +13,5 @@ ${SCRATCHGRAD:-scratchgrad} report results/runs/*/* -o "$out/tables.md" --csv "$
   --contrast "Adam with extra augmentation vs base (the control for the SGD pair)=fashion-mnist-2-adam-cpu:fashion-mnist-1-cpu" \
   --contrast "ResNet18 vs C5L3 BEST (both width 0.25, the same recipe)=fashion-mnist-resnet18-cpu:fashion-mnist-3-cpu" \
   --contrast "our recipe vs the study's on MNIST C5L3 (OneCycle to 3e-3, no augmentation)=mnist-3-onecycle-cpu:mnist-3-cpu" \
-  --contrast "our recipe vs the study's on MNIST ResNet18 (the same change)=mnist-resnet18-onecycle-cpu:mnist-resnet18-cpu"
+  --contrast "our recipe vs the study's on MNIST ResNet18 (the same change)=mnist-resnet18-onecycle-cpu:mnist-resnet18-cpu" \
+  --contrast "our recipe vs the study's on Fashion-MNIST C5L3 BEST (OneCycle to 3e-3, crop+flip)=fashion-mnist-3-onecycle-cpu:fashion-mnist-3-cpu"
