@@ -115,7 +115,7 @@ SCHEMA: dict[str, Any] = {
     },
     "augment": {
         "preset": Key("none", "training augmentation: the study's (study, study+jitter) or pad-crop-flip "
-                                    "(crop+flip); normalisation always applies", choices=AUGMENT_PRESETS),
+                              "(crop+flip); normalisation always applies", choices=AUGMENT_PRESETS),
     },
 }
 
